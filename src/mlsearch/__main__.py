@@ -1,0 +1,3 @@
+from mlsearch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""HTTP only: OpenSearch's REST routes (routes/<family>.py), request reading and response rendering."""

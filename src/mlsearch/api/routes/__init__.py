@@ -1,0 +1,11 @@
+"""Route tables, one module per API family; specific `_` paths come before `/{index}` patterns."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from mlsearch.api.routes import bulk, cluster, documents, indices, search
+
+
+def all_routes() -> list[Route]:
+    return [*cluster.routes(), *search.routes(), *bulk.routes(), *documents.routes(), *indices.routes()]

@@ -1,0 +1,163 @@
+"""`_bulk`: NDJSON actions (index, create, update, delete), per-item results and errors."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlsearch.api._request import raw_body, refresh_param
+from mlsearch.api.render import json_response
+from mlsearch.api.routes._common import blocking, node_of, shards
+from mlsearch.api.routes._writes import auto_id, target_index, validate_op
+from mlsearch.engine.index import DocOp, Index, OpResult
+from mlsearch.errors import (
+    ActionRequestValidationError,
+    IllegalArgumentError,
+    IndexNotFoundError,
+    MapperParsingError,
+    MLSearchError,
+)
+
+_ACTIONS = ("index", "create", "update", "delete")
+_META_KEYS = {"_index", "_id", "routing", "_routing", "if_seq_no", "if_primary_term", "version", "version_type",
+              "pipeline", "require_alias", "retry_on_conflict", "_source", "op_type", "dynamic_templates",
+              "_type"}
+
+
+class _Item:
+    """One action of the request: where it goes, the operation, or the error that stops it early."""
+
+    def __init__(self, action: str, index_name: str | None, op: DocOp | None, error: MLSearchError | None) -> None:
+        self.action = action
+        self.index_name = index_name
+        self.op = op
+        self.error = error
+        self.result: OpResult | None = None
+        self.index: Index | None = None
+
+
+def _parse(lines: list[bytes], default_index: str | None) -> list[_Item]:
+    items: list[_Item] = []
+    i = 0
+    while i < len(lines):
+        try:
+            header = orjson.loads(lines[i])
+        except orjson.JSONDecodeError as exc:
+            raise IllegalArgumentError(f"Malformed action/metadata line [{i + 1}], expected START_OBJECT but "
+                                       f"found [{exc}]") from None
+        if not isinstance(header, dict) or len(header) != 1:
+            raise IllegalArgumentError(f"Malformed action/metadata line [{i + 1}], expected START_OBJECT or "
+                                       f"END_OBJECT but found [VALUE_STRING]")
+        action, meta = next(iter(header.items()))
+        if action not in _ACTIONS:
+            raise IllegalArgumentError(f"Malformed action/metadata line [{i + 1}], expected field [create], "
+                                       f"[delete], [index] or [update] but found [{action}]")
+        if not isinstance(meta, dict):
+            raise IllegalArgumentError(f"Malformed action/metadata line [{i + 1}], expected START_OBJECT")
+        for key in meta:
+            if key not in _META_KEYS:
+                raise IllegalArgumentError(f"Action/metadata line [{i + 1}] contains an unknown parameter [{key}]")
+        i += 1
+        source: Any = None
+        error: MLSearchError | None = None
+        if action != "delete":
+            if i >= len(lines):
+                raise IllegalArgumentError("The bulk request must be terminated by a newline [\\n]")
+            try:
+                source = orjson.loads(lines[i])
+            except orjson.JSONDecodeError as exc:
+                error = MapperParsingError("failed to parse", caused_by={"type": "json_parse_exception",
+                                                                         "reason": str(exc)})
+            i += 1
+        items.append(_item(action, meta, source, error, default_index))
+    return items
+
+
+def _item(action: str, meta: dict[str, Any], source: Any, error: MLSearchError | None,
+          default_index: str | None) -> _Item:
+    index_name = meta.get("_index", default_index)
+    doc_id = meta.get("_id")
+    if index_name is None:
+        error = error or ActionRequestValidationError("Validation Failed: 1: index is missing;")
+    if doc_id is None:
+        if action in ("update", "delete"):
+            error = error or ActionRequestValidationError("Validation Failed: 1: id is missing;")
+        else:
+            doc_id = auto_id()
+            action = "create"
+    op = None
+    if error is None:
+        try:
+            op = DocOp(action=action, id=str(doc_id), source=source, if_seq_no=meta.get("if_seq_no"),
+                       if_primary_term=meta.get("if_primary_term"), version=meta.get("version"),
+                       version_type=meta.get("version_type", "internal"))
+            validate_op(op)
+            pipeline = meta.get("pipeline")
+            if pipeline not in (None, "_none"):
+                raise IllegalArgumentError(f"pipeline with id [{pipeline}] does not exist")
+        except MLSearchError as exc:
+            error, op = exc, None
+    item = _Item(action, index_name, op, error)
+    item.op_id = str(doc_id) if doc_id is not None else None  # type: ignore[attr-defined]
+    return item
+
+
+async def bulk(request: Request) -> Response:
+    started = time.perf_counter()
+    body = await raw_body(request)
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    if not lines:
+        raise ActionRequestValidationError("Validation Failed: 1: no requests added;")
+    items = _parse(lines, request.path_params.get("index"))
+    refresh = refresh_param(request)
+    groups: dict[str, list[_Item]] = {}
+    for item in items:
+        if item.error is None and item.index_name is not None:
+            try:
+                item.index = await target_index(request, item.index_name)
+            except MLSearchError as exc:
+                item.error = exc
+                continue
+            groups.setdefault(item.index.name, []).append(item)
+    node = node_of(request)
+    for name, group in groups.items():
+        index = node.indices.get(name)
+        results = await blocking(index.write, [g.op for g in group], refresh=refresh)
+        for item, result in zip(group, results, strict=True):
+            item.result = result
+    rendered = [_render(item, refresh) for item in items]
+    errors = any("error" in next(iter(r.values())) for r in rendered)
+    return json_response({"took": int((time.perf_counter() - started) * 1000), "errors": errors,
+                          "items": rendered}, request=request)
+
+
+def _render(item: _Item, refresh: bool) -> dict[str, Any]:
+    doc_id = getattr(item, "op_id", None)
+    error = item.error or (item.result.error if item.result else None)
+    index_name = item.index.name if item.index else item.index_name
+    if error is not None:
+        inner: dict[str, Any] = {"_index": index_name, "_id": doc_id, "status": error.status, "error": error.body()}
+        if isinstance(error, IndexNotFoundError):
+            inner["error"] = error.body()
+        return {item.action: inner}
+    assert item.result is not None and item.index is not None
+    result = item.result
+    body: dict[str, Any] = {"_index": index_name, "_id": result.id, "_version": result.version,
+                            "result": result.result}
+    if refresh and result.result != "noop":
+        body["forced_refresh"] = True
+    body["_shards"] = shards(item.index) if result.result != "noop" else {"total": 0, "successful": 0, "failed": 0}
+    body["_seq_no"], body["_primary_term"], body["status"] = result.seq_no, result.primary_term, result.status
+    return {item.action: body}
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/_bulk", bulk, methods=["POST", "PUT"]),
+        Route("/{index}/_bulk", bulk, methods=["POST", "PUT"]),
+    ]

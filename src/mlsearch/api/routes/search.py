@@ -1,0 +1,113 @@
+"""Search routes: `_search`, `_count`, `_msearch`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlsearch.api._request import json_body, param_bool, raw_body
+from mlsearch.api.render import error_body, json_response
+from mlsearch.api.routes._common import blocking, node_of
+from mlsearch.engine import aggs
+from mlsearch.engine.index import Index
+from mlsearch.engine.query import dsl
+from mlsearch.engine.query.compile import compile_query
+from mlsearch.engine.search import context_for, execute, parse_request
+from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError
+
+_SEARCH_PARAMS = ("q", "size", "from", "sort", "_source", "_source_includes", "_source_excludes",
+                  "track_total_hits", "explain", "version", "seq_no_primary_term")
+
+
+def _params(request: Request) -> dict[str, str]:
+    return {k: request.query_params[k] for k in _SEARCH_PARAMS if k in request.query_params}
+
+
+def _indices(request: Request, expression: str | None) -> list[Index]:
+    return node_of(request).indices.resolve(
+        expression,
+        ignore_unavailable=param_bool(request, "ignore_unavailable"),
+        allow_no_indices=param_bool(request, "allow_no_indices", True),
+    )
+
+
+async def search(request: Request) -> Response:
+    body = await json_body(request) or {}
+    if not isinstance(body, dict):
+        raise ParsingError("request body must be an object")
+    req = parse_request(body, _params(request))
+    indices = _indices(request, request.path_params.get("index"))
+    response = await blocking(execute, indices, req, aggs_runner=aggs.run)
+    return json_response(response, request=request)
+
+
+async def count(request: Request) -> Response:
+    body = await json_body(request) or {}
+    if not isinstance(body, dict):
+        raise ParsingError("request body must be an object")
+    for key in body:
+        if key != "query":
+            raise ParsingError(f"request does not support [{key}]")
+    params = _params(request)
+    if "q" in params:
+        body = {"query": {"query_string": {"query": params["q"]}}}
+    query = dsl.parse_query(body["query"]) if body.get("query") else dsl.MatchAll()
+    indices = _indices(request, request.path_params.get("index"))
+    total = await blocking(_count, indices, query)
+    n = len(indices)
+    return json_response({"count": total, "_shards": {"total": n, "successful": n, "skipped": 0, "failed": 0}},
+                         request=request)
+
+
+def _count(indices: list[Index], query: dsl.Query) -> int:
+    total = 0
+    for index in indices:
+        compiled = compile_query(query, context_for(index))
+        total += index.lexical.searcher().search(compiled, limit=0, count=True).count
+    return total
+
+
+async def msearch(request: Request) -> Response:
+    started = time.perf_counter()
+    body = await raw_body(request)
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    if len(lines) % 2:
+        raise IllegalArgumentError("The msearch request must be terminated by a newline [\n]")
+    default = request.path_params.get("index")
+    responses: list[dict[str, Any]] = []
+    for header_line, body_line in zip(lines[::2], lines[1::2], strict=True):
+        try:
+            header = orjson.loads(header_line) or {}
+            search_body = orjson.loads(body_line) or {}
+            target = header.get("index", default)
+            if isinstance(target, list):
+                target = ",".join(target)
+            req = parse_request(search_body, {})
+            indices = node_of(request).indices.resolve(
+                target, ignore_unavailable=bool(header.get("ignore_unavailable", False)))
+            result = await blocking(execute, indices, req, aggs_runner=aggs.run)
+            result["status"] = 200
+            responses.append(result)
+        except MLSearchError as exc:
+            responses.append({**error_body(exc)})
+        except orjson.JSONDecodeError as exc:
+            err = ParsingError(f"Failed to parse msearch line: {exc}")
+            responses.append(error_body(err))
+    return json_response({"took": int((time.perf_counter() - started) * 1000), "responses": responses},
+                         request=request)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/_search", search, methods=["GET", "POST"]),
+        Route("/{index}/_search", search, methods=["GET", "POST"]),
+        Route("/_count", count, methods=["GET", "POST"]),
+        Route("/{index}/_count", count, methods=["GET", "POST"]),
+        Route("/_msearch", msearch, methods=["GET", "POST"]),
+        Route("/{index}/_msearch", msearch, methods=["GET", "POST"]),
+    ]

@@ -1,0 +1,49 @@
+"""Command line: `mlsearch serve --host H --port P --data-dir D`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from mlsearch.app import build_app, build_node
+from mlsearch.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlsearch", description="A search engine with ML built in.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to bind (env MLSEARCH_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port, 0 picks a free one (env MLSEARCH_PORT, default 9200)")
+    serve.add_argument("--data-dir", help="where data lives (env MLSEARCH_DATA_DIR, default ./data)")
+    serve.add_argument("--log-level", help="debug, info, warning or error")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve_forever(Settings.load({"host": args.host, "port": args.port, "data_dir": args.data_dir,
+                                            "log_level": args.log_level}))
+    return 2
+
+
+def serve_forever(settings: Settings) -> int:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    port = sock.getsockname()[1]
+    # Tests and scripts read this line to learn a port chosen with --port 0.
+    print(f"mlsearch listening on http://{settings.host}:{port}", flush=True)
+    app = build_app(build_node(settings))
+    config = uvicorn.Config(app, log_level=settings.log_level, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    # uvicorn installs SIGINT / SIGTERM handlers that end serve() cleanly, running the lifespan shutdown.
+    asyncio.run(server.serve(sockets=[sock]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

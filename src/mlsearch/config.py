@@ -1,0 +1,47 @@
+"""Node settings: a frozen dataclass built from CLI flags > MLSEARCH_* environment > defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 9200
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    node_name: str = "mlsearch-node"
+    cluster_name: str = "mlsearch"
+    log_level: str = "info"
+    # http.max_content_length in OpenSearch: 100mb by default.
+    max_content_length: int = 100 * 1024 * 1024
+    # How often the refresher looks for indices whose refresh_interval has elapsed.
+    refresh_tick_seconds: float = 0.1
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        """Defaults, then MLSEARCH_<FIELD> environment variables, then explicit overrides (CLI)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"MLSEARCH_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = raw
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return replace(cls(), **{k: _coerce(cls, k, v) for k, v in values.items()})
+
+
+def _coerce(cls: type[Settings], name: str, value: object) -> object:
+    default = getattr(cls(), name)
+    if isinstance(default, Path):
+        return Path(str(value))
+    if isinstance(default, bool):
+        return str(value).lower() in ("1", "true", "yes")
+    if isinstance(default, int):
+        return int(str(value))
+    if isinstance(default, float):
+        return float(str(value))
+    return str(value)

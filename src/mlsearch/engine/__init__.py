@@ -1,0 +1,3 @@
+"""The indices of one node: SQLite store, tantivy lexical projection, mappings, query DSL and aggregations.
+
+Knows nothing of HTTP, pydantic or ML."""

@@ -1,0 +1,84 @@
+"""The node: the long-lived services of one process (indices, cluster settings), started and stopped together."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mlsearch.cluster_settings import ClusterSettings, cluster_settings_registry
+from mlsearch.config import Settings
+from mlsearch.engine.indices import Indices
+
+
+@dataclass
+class Node:
+    settings: Settings
+    indices: Indices
+    cluster_settings: ClusterSettings
+    node_id: str
+    started_at: float = field(default_factory=time.time)
+
+    def start(self) -> None:
+        self.indices.open_all()
+        self.indices.start_refresher()
+
+    def close(self) -> None:
+        self.indices.close()
+
+    def save_cluster_settings(self) -> None:
+        _atomic_write(self.settings.data_dir / "cluster_settings.json",
+                      orjson.dumps(self.cluster_settings.persistent))
+
+    def cluster_uuid(self) -> str:
+        return self._state("cluster_uuid")
+
+    def _state(self, key: str) -> Any:
+        path = self.settings.data_dir / "node.json"
+        return orjson.loads(path.read_bytes())[key]
+
+
+def build_node(settings: Settings) -> Node:
+    """Every long-lived object of the process, wired; nothing is opened at import time."""
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    identity = _identity(data)
+    persistent = {}
+    stored = data / "cluster_settings.json"
+    if stored.exists():
+        persistent = orjson.loads(stored.read_bytes())
+    return Node(
+        settings=settings,
+        indices=Indices(data, refresh_tick=settings.refresh_tick_seconds),
+        cluster_settings=ClusterSettings(cluster_settings_registry(), persistent),
+        node_id=identity["node_id"],
+    )
+
+
+def _identity(data: Path) -> dict[str, str]:
+    path = data / "node.json"
+    if path.exists():
+        return orjson.loads(path.read_bytes())
+    identity = {"node_id": _short_id(), "cluster_uuid": _short_id()}
+    _atomic_write(path, orjson.dumps(identity))
+    return identity
+
+
+def _short_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)

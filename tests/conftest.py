@@ -37,9 +37,24 @@ class ServerProcess:
         src = str(Path(__file__).resolve().parents[1] / "src")
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlsearch", "serve", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(self.data_dir), "--log-level", "warning"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "mlsearch",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data-dir",
+                str(self.data_dir),
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
         )
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
@@ -121,16 +136,26 @@ class RawHttp:
         self.base = base
         self.pool = urllib3.PoolManager()
 
-    def request(self, method: str, path: str, body: bytes | str | dict | list | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, object]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | dict | list | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, object]:
         import orjson
 
         if isinstance(body, dict | list):
             body = orjson.dumps(body)
         if isinstance(body, str):
             body = body.encode()
-        response = self.pool.request(method, self.base + path, body=body,
-                                     headers={"Content-Type": "application/json", **(headers or {})}, timeout=60)
+        response = self.pool.request(
+            method,
+            self.base + path,
+            body=body,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            timeout=60,
+        )
         data = response.data
         try:
             parsed = orjson.loads(data) if data else None

@@ -7,10 +7,10 @@ from opensearchpy import OpenSearch
 
 DOCS = {
     "1": "A West Virginia university women 's basketball team , officials , and a small gathering of fans are in a "
-         "West Virginia arena .",
+    "West Virginia arena .",
     "2": "A wild animal races across an uncut field with a minimal amount of trees .",
     "3": "People line the stands which advertise Freemont 's orthopedics , a cowboy rides a light brown bucking "
-         "bronco .",
+    "bronco .",
     "4": "A man who is riding a wild horse in the rodeo is very near to falling off .",
     "5": "A rodeo cowboy , wearing a cowboy hat , is being thrown off of a wild white horse .",
 }
@@ -18,8 +18,10 @@ LEGACY = [("1", 1.7878418), ("2", 0.58093566), ("5", 0.55228686), ("4", 0.538996
 
 
 def _load(client: OpenSearch, name: str, settings: dict) -> None:
-    client.indices.create(index=name, body={"settings": settings, "mappings": {"properties": {
-        "id": {"type": "text"}, "text": {"type": "text"}}}})
+    client.indices.create(
+        index=name,
+        body={"settings": settings, "mappings": {"properties": {"id": {"type": "text"}, "text": {"type": "text"}}}},
+    )
     for doc_id, text in DOCS.items():
         client.index(index=name, id=doc_id, body={"text": text, "id": f"{doc_id}.jpg"})
     client.indices.refresh(index=name)
@@ -28,8 +30,10 @@ def _load(client: OpenSearch, name: str, settings: dict) -> None:
 @pytest.mark.parametrize("similarity", ["LegacyBM25", "BM25"])
 def test_wild_west_ranking_and_scores(client: OpenSearch, index_name: str, similarity: str) -> None:
     _load(client, index_name, {"index.similarity.default.type": similarity} if similarity != "BM25" else {})
-    result = client.search(index=index_name, body={
-        "_source": {"excludes": ["passage_embedding"]}, "query": {"match": {"text": {"query": "wild west"}}}})
+    result = client.search(
+        index=index_name,
+        body={"_source": {"excludes": ["passage_embedding"]}, "query": {"match": {"text": {"query": "wild west"}}}},
+    )
     hits = result["hits"]["hits"]
     assert result["hits"]["total"] == {"value": 4, "relation": "eq"}
     assert [h["_id"] for h in hits] == [doc_id for doc_id, _ in LEGACY]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -24,8 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-level", help="debug, info, warning or error")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve_forever(Settings.load({"host": args.host, "port": args.port, "data_dir": args.data_dir,
-                                            "log_level": args.log_level}))
+        return serve_forever(
+            Settings.load(
+                {"host": args.host, "port": args.port, "data_dir": args.data_dir, "log_level": args.log_level}
+            )
+        )
     return 2
 
 
@@ -34,15 +40,31 @@ def serve_forever(settings: Settings) -> int:
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
+    sock.listen(2048)  # listening before the port is printed, so a reader can connect at once
     port = sock.getsockname()[1]
     # Tests and scripts read this line to learn a port chosen with --port 0.
     print(f"mlsearch listening on http://{settings.host}:{port}", flush=True)
     app = build_app(build_node(settings))
     config = uvicorn.Config(app, log_level=settings.log_level, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    # uvicorn installs SIGINT / SIGTERM handlers that end serve() cleanly, running the lifespan shutdown.
+    server = _Server(config)
     asyncio.run(server.serve(sockets=[sock]))
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a SIGTERM / SIGINT ends the process with status 0 once shutdown completed."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises the captured signal after a graceful shutdown, which makes the exit status
+        # look like a crash to supervisors and CI; the shutdown (lifespan: indices committed and closed)
+        # has already run, so exiting normally is the truthful answer.
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

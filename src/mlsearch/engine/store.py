@@ -70,6 +70,7 @@ class Store:
     def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         self._writer = self._connect()
         self._writer.executescript(_SCHEMA)
         self.set_durable(durable)
@@ -95,9 +96,13 @@ class Store:
         if conn is None:
             conn = self._local.conn = self._connect()
             conn.execute("PRAGMA query_only=1")
+            self._readers.append(conn)  # closed with the store, whichever thread opened it
         return conn
 
     def close(self) -> None:
+        for conn in self._readers:
+            conn.close()
+        self._readers.clear()
         self._writer.close()
 
     @property

@@ -68,10 +68,12 @@ def validate_op(op: DocOp) -> None:
     if op.version is not None and op.version_type == "internal" and op.action != "delete":
         raise IllegalArgumentError(
             "Validation Failed: 1: internal versioning can not be used for optimistic concurrency control. "
-            "Please use `if_seq_no` and `if_primary_term` instead;")
+            "Please use `if_seq_no` and `if_primary_term` instead;"
+        )
     if op.version is not None and op.if_seq_no is not None:
         raise IllegalArgumentError("Validation Failed: 1: compare and write operations can not use versioning;")
     if len(op.id.encode()) > 512:
         raise IllegalArgumentError(
             f"Validation Failed: 1: id [{op.id}] is too long, must be no longer than 512 bytes but was: "
-            f"{len(op.id.encode())};")
+            f"{len(op.id.encode())};"
+        )

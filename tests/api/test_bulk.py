@@ -212,3 +212,16 @@ def test_bulk_concurrency_controls(client: OpenSearch, index_name: str) -> None:
     )
     assert items[1]["status"] == 200 and items[1]["_version"] == 2
     assert items[2]["_version"] == 10
+
+
+def test_bulk_must_end_with_newline(http: RawHttp, index_name: str) -> None:
+    body = _ndjson({"index": {"_index": index_name, "_id": "1"}}, {"a": 1}).rstrip("\n")
+    _status, response = http.request("POST", "/_bulk", body, {"Content-Type": "application/x-ndjson"})
+    assert_error(response, 400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
+    assert http.request("GET", f"/{index_name}/_doc/1")[0] == 404
+
+
+def test_bulk_wait_for_does_not_force(client: OpenSearch, index_name: str) -> None:
+    response = client.bulk(index=index_name, body=_ndjson({"index": {"_id": "1"}}, {"a": 1}), refresh="wait_for")
+    assert "forced_refresh" not in response["items"][0]["index"]
+    assert _hits(client, index_name) == 1

@@ -338,12 +338,12 @@ def test_external_versions(client: OpenSearch, index_name: str) -> None:
     assert client.get(index=index_name, id="1")["_source"] == {"a": 4}
 
 
-def test_internal_version_on_index_is_rejected(http: RawHttp, index_name: str) -> None:
+def test_internal_version_is_rejected(http: RawHttp, index_name: str) -> None:
+    reason = "internal versioning can not be used for optimistic concurrency control"
     status, body = http.request("PUT", f"/{index_name}/_doc/1?version=1", {"a": 1})
-    assert (
-        status == 400
-        and "internal versioning can not be used for optimistic concurrency control" in (body["error"]["reason"])
-    )
+    assert status == 400 and reason in body["error"]["reason"]
+    status, body = http.request("DELETE", f"/{index_name}/_doc/1?version=1")
+    assert status == 400 and reason in body["error"]["reason"]
 
 
 # ---- refresh ----------------------------------------------------------------------------------------------------
@@ -354,7 +354,8 @@ def test_refresh_true_and_wait_for(client: OpenSearch, index_name: str) -> None:
     forced = client.index(index=index_name, id="1", body={"a": 1}, refresh="true")
     assert forced["forced_refresh"] is True
     assert _count(client, index_name) == 1
-    client.index(index=index_name, id="2", body={"a": 1}, refresh="wait_for")
+    waited = client.index(index=index_name, id="2", body={"a": 1}, refresh="wait_for")
+    assert "forced_refresh" not in waited
     assert _count(client, index_name) == 2
     client.index(index=index_name, id="3", body={"a": 1})
     assert _count(client, index_name) == 2  # refresh_interval -1: not searchable until a refresh

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from mlsearch.api._request import raw_body, refresh_param
 from mlsearch.api.render import json_response
 from mlsearch.api.routes._common import blocking, node_of, shards
-from mlsearch.api.routes._writes import auto_id, target_index, validate_op
+from mlsearch.api.routes._writes import auto_id, forced_refresh, target_index, validate_op
 from mlsearch.engine.index import DocOp, Index, OpResult
 from mlsearch.errors import (
     ActionRequestValidationError,
@@ -152,6 +152,8 @@ async def bulk(request: Request) -> Response:
     lines = [line for line in body.split(b"\n") if line.strip()]
     if not lines:
         raise ActionRequestValidationError("Validation Failed: 1: no requests added;")
+    if not body.rstrip(b" \t\r").endswith(b"\n"):
+        raise IllegalArgumentError("The bulk request must be terminated by a newline [\\n]")
     items = _parse(lines, request.path_params.get("index"))
     _validate(items)
     refresh = refresh_param(request)
@@ -170,14 +172,15 @@ async def bulk(request: Request) -> Response:
         results = await blocking(index.write, [g.op for g in group], refresh=refresh)
         for item, result in zip(group, results, strict=True):
             item.result = result
-    rendered = [_render(item, refresh) for item in items]
+    forced = forced_refresh(request)
+    rendered = [_render(item, forced) for item in items]
     errors = any("error" in next(iter(r.values())) for r in rendered)
     return json_response(
         {"took": int((time.perf_counter() - started) * 1000), "errors": errors, "items": rendered}, request=request
     )
 
 
-def _render(item: _Item, refresh: bool) -> dict[str, Any]:
+def _render(item: _Item, forced: bool) -> dict[str, Any]:
     doc_id = getattr(item, "op_id", None)
     error = item.error or (item.result.error if item.result else None)
     index_name = item.index.name if item.index else item.index_name
@@ -189,7 +192,7 @@ def _render(item: _Item, refresh: bool) -> dict[str, Any]:
     assert item.result is not None and item.index is not None
     result = item.result
     body: dict[str, Any] = {"_index": index_name, "_id": result.id, "_version": result.version, "result": result.result}
-    if refresh and result.result != "noop":
+    if forced and result.result != "noop":
         body["forced_refresh"] = True
     body["_shards"] = shards(item.index) if result.result != "noop" else {"total": 0, "successful": 0, "failed": 0}
     body["_seq_no"], body["_primary_term"], body["status"] = result.seq_no, result.primary_term, result.status

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from mlsearch.api._request import json_body, refresh_param
 from mlsearch.api.render import error_body, json_response
 from mlsearch.api.routes._common import blocking, node_of, write_result
-from mlsearch.api.routes._writes import auto_id, concurrency, target_index
+from mlsearch.api.routes._writes import auto_id, concurrency, forced_refresh, target_index
 from mlsearch.engine.index import DocOp, Index
 from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.errors import (
@@ -33,7 +33,9 @@ async def _write(request: Request, index: Index, op: DocOp) -> Response:
     [result] = await blocking(index.write, [op], refresh=refresh)
     if result.error is not None:
         raise result.error
-    return json_response(write_result(index, result, forced_refresh=refresh), result.status, request=request)
+    return json_response(
+        write_result(index, result, forced_refresh=forced_refresh(request)), result.status, request=request
+    )
 
 
 async def index_doc(request: Request) -> Response:
@@ -83,7 +85,7 @@ async def update_doc(request: Request) -> Response:
     [result] = await blocking(index.write, [op], refresh=refresh)
     if result.error is not None:
         raise result.error
-    response = write_result(index, result, forced_refresh=refresh)
+    response = write_result(index, result, forced_refresh=forced_refresh(request))
     wanted = _update_source_filter(request, body)
     if wanted is not None and result.source is not None:
         get: dict[str, Any] = {"_seq_no": result.seq_no, "_primary_term": result.primary_term, "found": True}

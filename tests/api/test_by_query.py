@@ -274,3 +274,27 @@ def test_reindex_errors(client: OpenSearch, http: RawHttp, index_name: str) -> N
         "POST", "/_reindex", {"source": {"index": index_name}, "dest": {"index": "x"}, "bogus": 1}
     )
     assert_error(body, 400, "parsing_exception", "unknown field [bogus]")
+
+
+def test_reindex_from_several_sources(client: OpenSearch, index_name: str, dest: str) -> None:
+    other = index_name + "-other"
+    client.indices.delete(index=other, ignore_unavailable=True)
+    try:
+        _load(client, index_name, 2)
+        client.index(index=other, id="x", body={"n": 100}, refresh=True)
+        response = client.reindex(
+            body={"source": {"index": [index_name, other]}, "dest": {"index": dest}}, refresh=True
+        )
+        assert (response["total"], response["created"]) == (3, 3)
+        assert client.get(index=dest, id="x")["_source"] == {"n": 100}
+    finally:
+        client.indices.delete(index=other, ignore_unavailable=True)
+
+
+def test_async_requests_are_refused(http: RawHttp, client: OpenSearch, index_name: str) -> None:
+    _load(client, index_name, 1)
+    _status, body = http.request(
+        "POST", f"/{index_name}/_delete_by_query?wait_for_completion=false", {"query": {"match_all": {}}}
+    )
+    assert_error(body, 400, "illegal_argument_exception", "wait_for_completion=false is not supported")
+    assert client.exists(index=index_name, id="0") is True

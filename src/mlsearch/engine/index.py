@@ -224,6 +224,9 @@ class Index:
                         mappings = parsed.mappings
                     parsed_values = parsed.values
             except MLSearchError as exc:
+                if isinstance(exc, VersionConflictError | DocumentMissingError):
+                    # engine exceptions name the shard they happened on, as OpenSearch's do
+                    exc.extra.update({"index_uuid": self.meta.uuid, "shard": "0", "index": self.name})
                 result.error = exc
                 continue
             result.result, result.version, result.seq_no = outcome, version, next_seq
@@ -332,7 +335,7 @@ def _update(op: DocOp, state: _Pending) -> tuple[dict[str, Any] | None, int, str
         if body.get("doc_as_upsert") and partial is not None:
             upsert = partial
         if upsert is None:
-            raise DocumentMissingError(f"[{op.id}]: document missing", shard="0")
+            raise DocumentMissingError(f"[{op.id}]: document missing")
         if not isinstance(upsert, dict):
             raise IllegalArgumentError("[upsert] must be an object")
         return upsert, _next_version(op, state), "created"

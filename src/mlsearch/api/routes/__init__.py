@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from mlsearch.api.routes import bulk, cluster, documents, indices, search
+from mlsearch.api.routes import bulk, by_query, cluster, documents, indices, search
 
 
 def all_routes() -> list[Route]:
-    return [*cluster.routes(), *search.routes(), *bulk.routes(), *documents.routes(), *indices.routes()]
+    return [
+        *cluster.routes(),
+        *search.routes(),
+        *bulk.routes(),
+        *by_query.routes(),
+        *documents.routes(),
+        *indices.routes(),
+    ]

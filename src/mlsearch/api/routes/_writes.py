@@ -31,6 +31,11 @@ async def target_index(request: Request, name: str) -> Index:
         return node.indices.get(name)  # created by a concurrent request
 
 
+def forced_refresh(request: Request) -> bool:
+    """Whether a write response says `forced_refresh`: only for `refresh=true`; `wait_for` waits, it does not force."""
+    return request.query_params.get("refresh") in ("", "true")
+
+
 _last_stamp = 0
 
 
@@ -65,13 +70,15 @@ def validate_op(op: DocOp) -> None:
     if (op.if_seq_no is None) != (op.if_primary_term is None):
         missing = "if_primary_term" if op.if_primary_term is None else "if_seq_no"
         raise IllegalArgumentError(f"Validation Failed: 1: {missing} must be set together with its counterpart;")
-    if op.version is not None and op.version_type == "internal" and op.action != "delete":
+    if op.version is not None and op.version_type == "internal":
         raise IllegalArgumentError(
             "Validation Failed: 1: internal versioning can not be used for optimistic concurrency control. "
-            "Please use `if_seq_no` and `if_primary_term` instead;")
+            "Please use `if_seq_no` and `if_primary_term` instead;"
+        )
     if op.version is not None and op.if_seq_no is not None:
         raise IllegalArgumentError("Validation Failed: 1: compare and write operations can not use versioning;")
     if len(op.id.encode()) > 512:
         raise IllegalArgumentError(
             f"Validation Failed: 1: id [{op.id}] is too long, must be no longer than 512 bytes but was: "
-            f"{len(op.id.encode())};")
+            f"{len(op.id.encode())};"
+        )

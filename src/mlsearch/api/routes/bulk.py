@@ -13,7 +13,7 @@ from starlette.routing import Route
 from mlsearch.api._request import raw_body, refresh_param
 from mlsearch.api.render import json_response
 from mlsearch.api.routes._common import blocking, node_of, shards
-from mlsearch.api.routes._writes import auto_id, target_index, validate_op
+from mlsearch.api.routes._writes import auto_id, forced_refresh, target_index, validate_op
 from mlsearch.engine.index import DocOp, Index, OpResult
 from mlsearch.errors import (
     ActionRequestValidationError,
@@ -24,9 +24,23 @@ from mlsearch.errors import (
 )
 
 _ACTIONS = ("index", "create", "update", "delete")
-_META_KEYS = {"_index", "_id", "routing", "_routing", "if_seq_no", "if_primary_term", "version", "version_type",
-              "pipeline", "require_alias", "retry_on_conflict", "_source", "op_type", "dynamic_templates",
-              "_type"}
+_META_KEYS = {
+    "_index",
+    "_id",
+    "routing",
+    "_routing",
+    "if_seq_no",
+    "if_primary_term",
+    "version",
+    "version_type",
+    "pipeline",
+    "require_alias",
+    "retry_on_conflict",
+    "_source",
+    "op_type",
+    "dynamic_templates",
+    "_type",
+}
 
 
 class _Item:
@@ -48,15 +62,20 @@ def _parse(lines: list[bytes], default_index: str | None) -> list[_Item]:
         try:
             header = orjson.loads(lines[i])
         except orjson.JSONDecodeError as exc:
-            raise IllegalArgumentError(f"Malformed action/metadata line [{i + 1}], expected START_OBJECT but "
-                                       f"found [{exc}]") from None
+            raise IllegalArgumentError(
+                f"Malformed action/metadata line [{i + 1}], expected START_OBJECT but found [{exc}]"
+            ) from None
         if not isinstance(header, dict) or len(header) != 1:
-            raise IllegalArgumentError(f"Malformed action/metadata line [{i + 1}], expected START_OBJECT or "
-                                       f"END_OBJECT but found [VALUE_STRING]")
+            raise IllegalArgumentError(
+                f"Malformed action/metadata line [{i + 1}], expected START_OBJECT or "
+                f"END_OBJECT but found [VALUE_STRING]"
+            )
         action, meta = next(iter(header.items()))
         if action not in _ACTIONS:
-            raise IllegalArgumentError(f"Malformed action/metadata line [{i + 1}], expected field [create], "
-                                       f"[delete], [index] or [update] but found [{action}]")
+            raise IllegalArgumentError(
+                f"Malformed action/metadata line [{i + 1}], expected field [create], "
+                f"[delete], [index] or [update] but found [{action}]"
+            )
         if not isinstance(meta, dict):
             raise IllegalArgumentError(f"Malformed action/metadata line [{i + 1}], expected START_OBJECT")
         for key in meta:
@@ -71,15 +90,17 @@ def _parse(lines: list[bytes], default_index: str | None) -> list[_Item]:
             try:
                 source = orjson.loads(lines[i])
             except orjson.JSONDecodeError as exc:
-                error = MapperParsingError("failed to parse", caused_by={"type": "json_parse_exception",
-                                                                         "reason": str(exc)})
+                error = MapperParsingError(
+                    "failed to parse", caused_by={"type": "json_parse_exception", "reason": str(exc)}
+                )
             i += 1
         items.append(_item(action, meta, source, error, default_index))
     return items
 
 
-def _item(action: str, meta: dict[str, Any], source: Any, error: MLSearchError | None,
-          default_index: str | None) -> _Item:
+def _item(
+    action: str, meta: dict[str, Any], source: Any, error: MLSearchError | None, default_index: str | None
+) -> _Item:
     index_name = meta.get("_index", default_index)
     doc_id = meta.get("_id")
     if index_name is None:
@@ -93,9 +114,15 @@ def _item(action: str, meta: dict[str, Any], source: Any, error: MLSearchError |
     op = None
     if error is None:
         try:
-            op = DocOp(action=action, id=str(doc_id), source=source, if_seq_no=meta.get("if_seq_no"),
-                       if_primary_term=meta.get("if_primary_term"), version=meta.get("version"),
-                       version_type=meta.get("version_type", "internal"))
+            op = DocOp(
+                action=action,
+                id=str(doc_id),
+                source=source,
+                if_seq_no=meta.get("if_seq_no"),
+                if_primary_term=meta.get("if_primary_term"),
+                version=meta.get("version"),
+                version_type=meta.get("version_type", "internal"),
+            )
             validate_op(op)
             pipeline = meta.get("pipeline")
             if pipeline not in (None, "_none"):
@@ -107,13 +134,28 @@ def _item(action: str, meta: dict[str, Any], source: Any, error: MLSearchError |
     return item
 
 
+def _validate(items: list[_Item]) -> None:
+    """Like OpenSearch's BulkRequest.validate(): a request-level problem in any item rejects the whole request."""
+    problems = [
+        item.error.reason.removeprefix("Validation Failed: 1: ")
+        for item in items
+        if isinstance(item.error, ActionRequestValidationError)
+    ]
+    if problems:
+        numbered = "".join(f"{n}: {p}" for n, p in enumerate(problems, 1))
+        raise ActionRequestValidationError(f"Validation Failed: {numbered}")
+
+
 async def bulk(request: Request) -> Response:
     started = time.perf_counter()
     body = await raw_body(request)
     lines = [line for line in body.split(b"\n") if line.strip()]
     if not lines:
         raise ActionRequestValidationError("Validation Failed: 1: no requests added;")
+    if not body.rstrip(b" \t\r").endswith(b"\n"):
+        raise IllegalArgumentError("The bulk request must be terminated by a newline [\\n]")
     items = _parse(lines, request.path_params.get("index"))
+    _validate(items)
     refresh = refresh_param(request)
     groups: dict[str, list[_Item]] = {}
     for item in items:
@@ -130,13 +172,15 @@ async def bulk(request: Request) -> Response:
         results = await blocking(index.write, [g.op for g in group], refresh=refresh)
         for item, result in zip(group, results, strict=True):
             item.result = result
-    rendered = [_render(item, refresh) for item in items]
+    forced = forced_refresh(request)
+    rendered = [_render(item, forced) for item in items]
     errors = any("error" in next(iter(r.values())) for r in rendered)
-    return json_response({"took": int((time.perf_counter() - started) * 1000), "errors": errors,
-                          "items": rendered}, request=request)
+    return json_response(
+        {"took": int((time.perf_counter() - started) * 1000), "errors": errors, "items": rendered}, request=request
+    )
 
 
-def _render(item: _Item, refresh: bool) -> dict[str, Any]:
+def _render(item: _Item, forced: bool) -> dict[str, Any]:
     doc_id = getattr(item, "op_id", None)
     error = item.error or (item.result.error if item.result else None)
     index_name = item.index.name if item.index else item.index_name
@@ -147,9 +191,8 @@ def _render(item: _Item, refresh: bool) -> dict[str, Any]:
         return {item.action: inner}
     assert item.result is not None and item.index is not None
     result = item.result
-    body: dict[str, Any] = {"_index": index_name, "_id": result.id, "_version": result.version,
-                            "result": result.result}
-    if refresh and result.result != "noop":
+    body: dict[str, Any] = {"_index": index_name, "_id": result.id, "_version": result.version, "result": result.result}
+    if forced and result.result != "noop":
         body["forced_refresh"] = True
     body["_shards"] = shards(item.index) if result.result != "noop" else {"total": 0, "successful": 0, "failed": 0}
     body["_seq_no"], body["_primary_term"], body["status"] = result.seq_no, result.primary_term, result.status

@@ -10,14 +10,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlsearch.api._request import json_body, refresh_param
-from mlsearch.api.render import json_response
+from mlsearch.api.render import error_body, json_response
 from mlsearch.api.routes._common import blocking, node_of, write_result
-from mlsearch.api.routes._writes import auto_id, concurrency, target_index
+from mlsearch.api.routes._writes import auto_id, concurrency, forced_refresh, target_index
 from mlsearch.engine.index import DocOp, Index
 from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.errors import (
     ActionRequestValidationError,
     IllegalArgumentError,
+    IndexNotFoundError,
     MapperParsingError,
     ParsingError,
 )
@@ -32,7 +33,9 @@ async def _write(request: Request, index: Index, op: DocOp) -> Response:
     [result] = await blocking(index.write, [op], refresh=refresh)
     if result.error is not None:
         raise result.error
-    return json_response(write_result(index, result, forced_refresh=refresh), result.status, request=request)
+    return json_response(
+        write_result(index, result, forced_refresh=forced_refresh(request)), result.status, request=request
+    )
 
 
 async def index_doc(request: Request) -> Response:
@@ -62,8 +65,6 @@ async def delete_doc(request: Request) -> Response:
     node = node_of(request)
     index = node.indices.write_target(request.path_params["index"])
     if index is None:
-        from mlsearch.errors import IndexNotFoundError
-
         raise IndexNotFoundError(request.path_params["index"])
     return await _write(request, index, concurrency(request, "delete", request.path_params["id"], None))
 
@@ -84,7 +85,7 @@ async def update_doc(request: Request) -> Response:
     [result] = await blocking(index.write, [op], refresh=refresh)
     if result.error is not None:
         raise result.error
-    response = write_result(index, result, forced_refresh=refresh)
+    response = write_result(index, result, forced_refresh=forced_refresh(request))
     wanted = _update_source_filter(request, body)
     if wanted is not None and result.source is not None:
         get: dict[str, Any] = {"_seq_no": result.seq_no, "_primary_term": result.primary_term, "found": True}
@@ -96,9 +97,11 @@ async def update_doc(request: Request) -> Response:
 
 
 def _update_source_filter(request: Request, body: dict[str, Any]) -> SourceFilter | None:
-    from_params = SourceFilter.from_params(request.query_params.get("_source"),
-                                           request.query_params.get("_source_includes"),
-                                           request.query_params.get("_source_excludes"))
+    from_params = SourceFilter.from_params(
+        request.query_params.get("_source"),
+        request.query_params.get("_source_includes"),
+        request.query_params.get("_source_excludes"),
+    )
     if from_params is not None:
         return from_params if from_params.enabled else None
     if "_source" in body and body["_source"] is not False:
@@ -107,8 +110,14 @@ def _update_source_filter(request: Request, body: dict[str, Any]) -> SourceFilte
 
 
 def _found(index: Index, doc: Any, source_filter: SourceFilter | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"_index": index.name, "_id": doc.id, "_version": doc.version, "_seq_no": doc.seq_no,
-                            "_primary_term": doc.primary_term, "found": True}
+    body: dict[str, Any] = {
+        "_index": index.name,
+        "_id": doc.id,
+        "_version": doc.version,
+        "_seq_no": doc.seq_no,
+        "_primary_term": doc.primary_term,
+        "found": True,
+    }
     source = orjson.loads(doc.source)
     filtered = source if source_filter is None else source_filter.apply(source)
     if filtered is not None:
@@ -117,8 +126,11 @@ def _found(index: Index, doc: Any, source_filter: SourceFilter | None) -> dict[s
 
 
 async def get_doc(request: Request) -> Response:
-    index = node_of(request).indices.get(request.path_params["index"]) if node_of(request).indices.find(
-        request.path_params["index"]) else _alias_target(request)
+    index = (
+        node_of(request).indices.get(request.path_params["index"])
+        if node_of(request).indices.find(request.path_params["index"])
+        else _alias_target(request)
+    )
     doc_id = request.path_params["id"]
     doc = await blocking(index.get, doc_id)
     if doc is None:
@@ -130,16 +142,16 @@ def _alias_target(request: Request) -> Index:
     node = node_of(request)
     index = node.indices.write_target(request.path_params["index"])
     if index is None:
-        from mlsearch.errors import IndexNotFoundError
-
         raise IndexNotFoundError(request.path_params["index"])
     return index
 
 
 def _params_filter(request: Request) -> SourceFilter | None:
-    return SourceFilter.from_params(request.query_params.get("_source"),
-                                    request.query_params.get("_source_includes"),
-                                    request.query_params.get("_source_excludes"))
+    return SourceFilter.from_params(
+        request.query_params.get("_source"),
+        request.query_params.get("_source_includes"),
+        request.query_params.get("_source_excludes"),
+    )
 
 
 async def get_source(request: Request) -> Response:
@@ -178,13 +190,10 @@ async def mget(request: Request) -> Response:
             raise ActionRequestValidationError("Validation Failed: 1: index is missing for doc 0;")
         index = node.indices.write_target(index_name)
         if index is None:
-            docs.append({"_index": index_name, "_id": doc_id, "error": {
-                "root_cause": [{"type": "index_not_found_exception", "reason": f"no such index [{index_name}]",
-                                "index": index_name, "resource.id": index_name, "resource.type": "index_or_alias",
-                                "index_uuid": "_na_"}],
-                "type": "index_not_found_exception", "reason": f"no such index [{index_name}]",
-                "index": index_name, "resource.id": index_name, "resource.type": "index_or_alias",
-                "index_uuid": "_na_"}})
+            # mget reports a missing index per document, in the full error envelope
+            docs.append(
+                {"_index": index_name, "_id": doc_id, "error": error_body(IndexNotFoundError(index_name))["error"]}
+            )
             continue
         doc = await blocking(index.get, doc_id)
         if doc is None:

@@ -97,7 +97,7 @@ def column(env: Env, node: Node) -> Column | None:
     """The column of the node's field; None when unmapped (an empty result, as in OpenSearch)."""
     field = node.field
     if field is None:
-        raise IllegalArgumentError(f"Required one of fields [field, script], but none were specified. ")
+        raise IllegalArgumentError("Required one of fields [field, script], but none were specified. ")
     col = env.ctx.columns.get(field)
     if col is not None and col.kind == "text":
         raise IllegalArgumentError(
@@ -113,7 +113,8 @@ def numeric_column(env: Env, node: Node) -> Column | None:
     col = column(env, node)
     if col is not None and col.kind in ("keyword",):
         raise IllegalArgumentError(
-            f"Field [{node.field}] of type [{col.field.type}] is not supported for aggregation [{node.kind}]")
+            f"Field [{node.field}] of type [{col.field.type}] is not supported for aggregation [{node.kind}]"
+        )
     return col
 
 
@@ -128,10 +129,12 @@ def narrowed(query: tantivy.Query, extra: tantivy.Query) -> tantivy.Query:
 
 def missing_query(env: Env, col: Column) -> tantivy.Query:
     """Documents without a value in the column."""
-    return tantivy.Query.boolean_query([
-        (tantivy.Occur.Must, tantivy.Query.all_query()),
-        (tantivy.Occur.MustNot, tantivy.Query.term_query(env.ctx.schema, FIELD_NAMES, col.field.path)),
-    ])
+    return tantivy.Query.boolean_query(
+        [
+            (tantivy.Occur.Must, tantivy.Query.all_query()),
+            (tantivy.Occur.MustNot, tantivy.Query.term_query(env.ctx.schema, FIELD_NAMES, col.field.path)),
+        ]
+    )
 
 
 def count(env: Env, query: tantivy.Query) -> int:

@@ -15,12 +15,33 @@ from mlsearch.errors import IllegalArgumentError
 
 DAY = 86_400_000
 _FIXED_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY}
-_CALENDAR = {"minute": "minute", "1m": "minute", "hour": "hour", "1h": "hour", "day": "day", "1d": "day",
-             "week": "week", "1w": "week", "month": "month", "1M": "month", "quarter": "quarter", "1q": "quarter",
-             "year": "year", "1y": "year"}
+_CALENDAR = {
+    "minute": "minute",
+    "1m": "minute",
+    "hour": "hour",
+    "1h": "hour",
+    "day": "day",
+    "1d": "day",
+    "week": "week",
+    "1w": "week",
+    "month": "month",
+    "1M": "month",
+    "quarter": "quarter",
+    "1q": "quarter",
+    "year": "year",
+    "1y": "year",
+}
 _UNIT_MILLIS = {"minute": 60_000, "hour": 3_600_000, "day": DAY, "week": 7 * DAY}
-_JAVA = [("yyyy", "%Y"), ("uuuu", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"),
-         ("'T'", "T")]
+_JAVA = [
+    ("yyyy", "%Y"),
+    ("uuuu", "%Y"),
+    ("MM", "%m"),
+    ("dd", "%d"),
+    ("HH", "%H"),
+    ("mm", "%M"),
+    ("ss", "%S"),
+    ("'T'", "T"),
+]
 
 
 def java_double(value: float) -> str:
@@ -93,15 +114,19 @@ def parse_interval(params: dict[str, object], name: str) -> Interval:
     if calendar is not None:
         unit = _CALENDAR.get(str(calendar))
         if unit is None:
-            raise IllegalArgumentError(f"The supplied interval [{calendar}] could not be parsed as a calendar interval.")
+            raise IllegalArgumentError(
+                f"The supplied interval [{calendar}] could not be parsed as a calendar interval."
+            )
         every = _UNIT_MILLIS.get(unit)
         return Interval(every, unit, zone)
     if fixed is None:
         raise IllegalArgumentError(f"Invalid interval specified, must be non-null and non-empty for [{name}]")
     match = re.fullmatch(r"(\d+)(ms|s|m|h|d)", str(fixed))
     if match is None or int(match.group(1)) == 0:
-        raise IllegalArgumentError(f"failed to parse setting [date_histogram.fixedInterval] with value [{fixed}] as "
-                                   f"a time value: unit is missing or unrecognized")
+        raise IllegalArgumentError(
+            f"failed to parse setting [date_histogram.fixedInterval] with value [{fixed}] as "
+            f"a time value: unit is missing or unrecognized"
+        )
     return Interval(int(match.group(1)) * _FIXED_UNITS[match.group(2)], None, zone)
 
 

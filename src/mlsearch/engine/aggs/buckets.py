@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -10,11 +11,29 @@ from typing import Any
 import tantivy
 
 from mlsearch.engine.aggs._core import (
-    Env, Scope, aggregate, aggregation, column, count, empty_subs, is_date, missing_query, narrowed,
-    numeric_column, render_subs, run_level, translate,
+    Env,
+    Scope,
+    aggregate,
+    aggregation,
+    column,
+    count,
+    empty_subs,
+    is_date,
+    missing_query,
+    narrowed,
+    numeric_column,
+    render_subs,
+    run_level,
+    translate,
 )
-from mlsearch.engine.aggs._format import Interval, calendar_edges, date_formatter, date_value, java_double, \
-    parse_interval
+from mlsearch.engine.aggs._format import (
+    Interval,
+    calendar_edges,
+    date_formatter,
+    date_value,
+    java_double,
+    parse_interval,
+)
 from mlsearch.engine.aggs.spec import MAX_BUCKETS, Node, Result, TooManyBucketsError
 from mlsearch.engine.lexical import Column
 from mlsearch.errors import IllegalArgumentError, ParsingError
@@ -44,7 +63,7 @@ def orders(node: Node) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for item in items:
         if not isinstance(item, dict):
-            raise ParsingError(f"Unknown key for a VALUE_STRING in [order].")
+            raise ParsingError("Unknown key for a VALUE_STRING in [order].")
         for target, direction in item.items():
             if str(direction).lower() not in ("asc", "desc"):
                 raise ParsingError(f"Unknown terms order direction [{direction}] in terms aggregation [{node.name}]")
@@ -95,11 +114,14 @@ def _terms_translate(env: Env, node: Node) -> dict[str, Any] | None:
     if col is None:
         return None
     _, shard = terms_sizes(node)
-    params: dict[str, Any] = {"field": col.name, "size": shard,
-                              "min_doc_count": _int(node.params.get("min_doc_count", 1), "min_doc_count")}
+    params: dict[str, Any] = {
+        "field": col.name,
+        "size": shard,
+        "min_doc_count": _int(node.params.get("min_doc_count", 1), "min_doc_count"),
+    }
     target, descending = orders(node)[0]
     native_subs = {s.name: s for s in node.subs if translate(env, s) is not None}
-    name, _, metric = target.partition(".")
+    name, _, _metric = target.partition(".")
     if name in native_subs and native_subs[name].kind == "avg":
         target = f"{name}.avg"  # avg runs as stats
     if target in ("_count", "_key") or name in native_subs:
@@ -129,18 +151,20 @@ def keyer(col: Column | None) -> Callable[[Any], dict[str, Any]]:
 
 def _term_scope(env: Env, scope: Scope, col: Column, node: Node, key: Any) -> tantivy.Query:
     value = _typed(col, key)
-    query = tantivy.Query.term_query(env.ctx.schema, col.name, value,
-                                     index_option="freq" if col.kind == "keyword" else "basic")
+    query = tantivy.Query.term_query(
+        env.ctx.schema, col.name, value, index_option="freq" if col.kind == "keyword" else "basic"
+    )
     if "missing" in node.params and _typed(col, node.params["missing"]) == value:
-        query = tantivy.Query.boolean_query([(tantivy.Occur.Should, query),
-                                             (tantivy.Occur.Should, missing_query(env, col))])
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, query), (tantivy.Occur.Should, missing_query(env, col))]
+        )
     return narrowed(scope(), query)
 
 
 @aggregation("terms", translate=_terms_translate)
 def render_terms(env: Env, scope: Scope, node: Node, raw: dict[str, Any] | None) -> Result:
     col = column(env, node)
-    size, shard = terms_sizes(node)
+    _size, _shard = terms_sizes(node)
     raw = raw or {}
     key_of = keyer(col)
     buckets = []
@@ -185,8 +209,11 @@ def _histogram_translate(env: Env, node: Node) -> dict[str, Any] | None:
     col = numeric_column(env, node)
     if col is None:
         return None
-    params: dict[str, Any] = {"field": col.name, "interval": _interval(node),
-                              "min_doc_count": _int(node.params.get("min_doc_count", 0), "min_doc_count")}
+    params: dict[str, Any] = {
+        "field": col.name,
+        "interval": _interval(node),
+        "min_doc_count": _int(node.params.get("min_doc_count", 0), "min_doc_count"),
+    }
     if node.params.get("offset") is not None:
         params["offset"] = float(node.params["offset"])
     for key in ("extended_bounds", "hard_bounds"):
@@ -206,16 +233,18 @@ def _range_query(env: Env, col: Column, low: float | None, high: float | None) -
         kind = tantivy.FieldType.Float
     if low is None and high is None:
         return tantivy.Query.all_query()
-    return tantivy.Query.range_query(env.ctx.schema, col.name, kind, low, high, include_lower=True,
-                                     include_upper=high is None)
+    return tantivy.Query.range_query(
+        env.ctx.schema, col.name, kind, low, high, include_lower=True, include_upper=high is None
+    )
 
 
 def _span_scope(env: Env, scope: Scope, col: Column, low: float | None, high: float | None) -> tantivy.Query:
     return narrowed(scope(), _range_query(env, col, low, high))
 
 
-def histogram_buckets(env: Env, scope: Scope, node: Node, col: Column,
-                      spans: list[tuple[float, float, dict[str, Any]]]) -> list[dict[str, Any]]:
+def histogram_buckets(
+    env: Env, scope: Scope, node: Node, col: Column, spans: list[tuple[float, float, dict[str, Any]]]
+) -> list[dict[str, Any]]:
     """Buckets from (start, end, tantivy bucket) spans, keyed like the column; sub-aggregations included."""
     key_of = keyer(col) if is_date(col) else (lambda k: {"key": float(k)})
     if is_date(col) and node.params.get("format"):
@@ -232,11 +261,21 @@ def histogram_buckets(env: Env, scope: Scope, node: Node, col: Column,
     return buckets
 
 
-def histogram_result(node: Node, buckets: list[dict[str, Any]]) -> Result:
+def histogram_result(node: Node, buckets: list[dict[str, Any]], **state: Any) -> Result:
+    """Histogram output; `state` keeps what filling gaps between indices' buckets needs."""
     if node.params.get("keyed"):
         keyed = {(b.get("key_as_string") or java_double(b["key"])): b for b in buckets}
-        return Result(node, {"buckets": keyed}, buckets=buckets)
-    return Result(node, {"buckets": buckets}, buckets=buckets)
+        return Result(node, {"buckets": keyed}, buckets=buckets, **state)
+    return Result(node, {"buckets": buckets}, buckets=buckets, **state)
+
+
+def _gap_state(env: Env, node: Node, col: Column | None) -> dict[str, Any]:
+    state: dict[str, Any] = {"empty": empty_subs(env, node)}
+    if is_date(col):
+        assert col is not None
+        fmt = date_formatter(node.params.get("format") or col.field.date_format)
+        state["key_as_string"] = lambda k: fmt(int(k))
+    return state
 
 
 @aggregation("histogram", translate=_histogram_translate)
@@ -246,7 +285,7 @@ def render_histogram(env: Env, scope: Scope, node: Node, raw: dict[str, Any] | N
     if col is None or raw is None:
         return histogram_result(node, [])
     spans = [(b["key"], b["key"] + interval, b) for b in raw.get("buckets", [])]
-    return histogram_result(node, histogram_buckets(env, scope, node, col, spans))
+    return histogram_result(node, histogram_buckets(env, scope, node, col, spans), **_gap_state(env, node, col))
 
 
 def _date_bounds(node: Node, col: Column) -> dict[str, float] | None:
@@ -259,8 +298,12 @@ def _date_histogram_translate(env: Env, node: Node) -> dict[str, Any] | None:
     interval = parse_interval(node.params, node.name)
     if col is None or not interval.native:
         return None
-    params: dict[str, Any] = {"field": col.name, "interval": interval.every, "offset": interval.offset,
-                              "min_doc_count": _int(node.params.get("min_doc_count", 0), "min_doc_count")}
+    params: dict[str, Any] = {
+        "field": col.name,
+        "interval": interval.every,
+        "offset": interval.offset,
+        "min_doc_count": _int(node.params.get("min_doc_count", 0), "min_doc_count"),
+    }
     bounds = _date_bounds(node, col)
     if bounds and len(bounds) == 2:
         params["extended_bounds"] = bounds
@@ -278,11 +321,12 @@ def render_date_histogram(env: Env, scope: Scope, node: Node, raw: dict[str, Any
         spans = [(b["key"], b["key"] + interval.every, b) for b in raw.get("buckets", [])]
     else:
         spans = _calendar_spans(env, scope, node, col, interval)
-    return histogram_result(node, histogram_buckets(env, scope, node, col, spans))
+    return histogram_result(node, histogram_buckets(env, scope, node, col, spans), **_gap_state(env, node, col))
 
 
-def _calendar_spans(env: Env, scope: Scope, node: Node, col: Column,
-                    interval: Interval) -> list[tuple[float, float, dict[str, Any]]]:
+def _calendar_spans(
+    env: Env, scope: Scope, node: Node, col: Column, interval: Interval
+) -> list[tuple[float, float, dict[str, Any]]]:
     """Calendar buckets (months have no fixed width): edges walked in Python, counted by a tantivy range agg."""
     query = scope()
     stats = aggregate(env, query, {"s": {"stats": {"field": col.name}}})["s"]
@@ -327,10 +371,7 @@ def _spans(env: Env, node: Node, col: Column | None) -> list[tuple[str, float | 
 
 
 def _overlapping(spans: list[tuple[str, float | None, float | None]]) -> bool:
-    for (_, _, high), (_, low, _) in zip(spans, spans[1:], strict=False):
-        if high is None or low is None or low < high:
-            return True
-    return False
+    return any(high is None or low is None or low < high for (_, _, high), (_, low, _) in itertools.pairwise(spans))
 
 
 def _range_translate(env: Env, node: Node) -> dict[str, Any] | None:
@@ -383,6 +424,7 @@ def render_range(env: Env, scope: Scope, node: Node, raw: dict[str, Any] | None)
 
 def range_result(node: Node, buckets: list[dict[str, Any]]) -> Result:
     if node.params.get("keyed"):
-        return Result(node, {"buckets": {b["key"]: {k: v for k, v in b.items() if k != "key"} for b in buckets}},
-                      buckets=buckets)
+        return Result(
+            node, {"buckets": {b["key"]: {k: v for k, v in b.items() if k != "key"} for b in buckets}}, buckets=buckets
+        )
     return Result(node, {"buckets": buckets}, buckets=buckets)

@@ -70,9 +70,20 @@ def render_stats(env: Env, scope: Scope, node: Node, raw: dict[str, Any] | None)
 
 
 def stats_body(n: int, low: Any, high: Any, total: float, fmt: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"count": n, "min": low if n else None, "max": high if n else None,
-                            "avg": total / n if n else None, "sum": total}
+    body: dict[str, Any] = {
+        "count": n,
+        "min": low if n else None,
+        "max": high if n else None,
+        "avg": total / n if n else None,
+        "sum": total,
+    }
     if fmt is not None and n:
-        body.update({"min_as_string": fmt(low), "max_as_string": fmt(high), "avg_as_string": fmt(total / n),
-                     "sum_as_string": fmt(total)})
+        body.update(
+            {
+                "min_as_string": fmt(low),
+                "max_as_string": fmt(high),
+                "avg_as_string": fmt(total / n),
+                "sum_as_string": fmt(total),
+            }
+        )
     return body

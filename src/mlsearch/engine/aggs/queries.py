@@ -39,7 +39,8 @@ def render_filters(env: Env, scope: Scope, node: Node, raw: dict[str, Any] | Non
     other_key = node.params.get("other_bucket_key")
     if node.params.get("other_bucket") or other_key is not None:
         rest = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, tantivy.Query.all_query())] + [(tantivy.Occur.MustNot, q) for _, q in queries])
+            [(tantivy.Occur.Must, tantivy.Query.all_query())] + [(tantivy.Occur.MustNot, q) for _, q in queries]
+        )
         buckets.append((other_key or "_other_", _bucket(env, narrowed(scope(), rest), node)))
     if isinstance(spec, dict):
         return Result(node, {"buckets": dict(buckets)})
@@ -50,9 +51,13 @@ def render_filters(env: Env, scope: Scope, node: Node, raw: dict[str, Any] | Non
 def render_top_hits(env: Env, scope: Scope, node: Node, raw: dict[str, Any] | None) -> Result:
     params = node.params
     size, offset = int(params.get("size", 3)), int(params.get("from", 0))
-    req = search.SearchRequest(size=size, from_=offset, sort=search.parse_sort(params.get("sort")),
-                               source=SourceFilter.parse(params.get("_source")),
-                               version=bool(params.get("version", False)))
+    req = search.SearchRequest(
+        size=size,
+        from_=offset,
+        sort=search.parse_sort(params.get("sort")),
+        source=SourceFilter.parse(params.get("_source")),
+        version=bool(params.get("version", False)),
+    )
     # The search module's collection and rendering of hits, on the bucket's query.
     total, hits = search._collect(env.index, env.searcher, scope(), req, offset + size)
     body = search._hits_body(search._order(hits, req)[offset : offset + size], total, req)

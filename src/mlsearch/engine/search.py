@@ -237,7 +237,7 @@ def _collect(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, req
         keys = _keys(searcher, [a for _, a in hits])
         return result.count, [Hit(index, k, float(s)) for (s, _), k in zip(hits, keys, strict=True)]
     # Field sorts, search_after and min_score look at every match's sort values (fast-field columns).
-    count = searcher.search(query, limit=0, count=True).count
+    count = searcher.search(query, limit=1, count=True).count
     result = searcher.search(query, limit=max(count, 1), count=False)
     addrs = [a for _, a in result.hits]
     scores = np.fromiter((s for s, _ in result.hits), dtype=np.float64, count=len(addrs))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from conftest import RawHttp, ServerProcess
@@ -65,8 +66,6 @@ def _bulk(http: RawHttp, docs: dict[str, dict[str, Any] | None], refresh: bool =
             lines.append({"delete": {"_index": INDEX, "_id": doc_id}})
         else:
             lines += [{"index": {"_index": INDEX, "_id": doc_id}}, source]
-    import orjson
-
     body = b"".join(orjson.dumps(line) + b"\n" for line in lines)
     status, result = http.request(
         "POST",

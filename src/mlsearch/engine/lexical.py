@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import struct
 import threading
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,9 @@ KEY_FIELD = "_key"
 FIELD_NAMES = "_field_names"
 _CHECKPOINT = "checkpoint.json"
 _WRITER_HEAP = 64_000_000
+# Every file of a tantivy segment ends with a footer: JSON {"version", "crc"}, its length (u32) and this magic (u32).
+_FOOTER_MAGIC = 1337
+_SEGMENT_PARTS = ("idx", "pos", "term", "store", "fast", "fieldnorm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,8 @@ class LexicalIndex:
             shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(parents=True, exist_ok=True)
         try:
+            if checkpoint is not None:
+                verify_segments(self.path)
             self.index = tantivy.Index(self.schema, path=str(self.path), reuse=checkpoint is not None)
         except (OSError, ValueError) as exc:
             log.warning("lexical index %s is damaged (%s); rebuilding", self.path, exc)
@@ -208,6 +215,52 @@ class LexicalIndex:
 
     def close(self) -> None:
         self.writer = None
+
+
+def verify_segments(path: Path) -> None:
+    """Check the crc32 of every file of every committed segment; raise ValueError on a mismatch.
+
+    tantivy opens segments lazily and never checks their checksums, so a damaged file would otherwise surface as a
+    panic in the middle of a search rather than as a rebuild at start-up."""
+    try:
+        meta = orjson.loads((path / "meta.json").read_bytes())
+        names = []
+        for segment in meta["segments"]:
+            stem = str(segment["segment_id"]).replace("-", "")
+            names.extend(f"{stem}.{part}" for part in _SEGMENT_PARTS)
+            if segment.get("deletes"):
+                names.append(f"{stem}.{int(segment['deletes']['opstamp'])}.del")
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed meta.json: {exc}") from exc
+    for name in names:
+        file = path / name
+        if file.exists() or name.endswith(".del"):
+            _check_footer(file)
+
+
+def _check_footer(file: Path) -> None:
+    with open(file, "rb") as handle:
+        size = handle.seek(0, 2)
+        if size < 8:
+            raise ValueError(f"{file.name}: too short for a footer")
+        handle.seek(size - 8)
+        footer_len, magic = struct.unpack("<II", handle.read(8))
+        if magic != _FOOTER_MAGIC or footer_len > size - 8:
+            raise ValueError(f"{file.name}: no footer")
+        handle.seek(size - 8 - footer_len)
+        try:
+            expected = int(orjson.loads(handle.read(footer_len))["crc"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{file.name}: unreadable footer") from exc
+        handle.seek(0)
+        crc, left = 0, size - 8 - footer_len
+        while left > 0:
+            chunk = handle.read(min(left, 1 << 20))
+            if not chunk:
+                raise ValueError(f"{file.name}: shorter than it says")
+            crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+    if crc != expected:
+        raise ValueError(f"{file.name}: checksum mismatch")
 
 
 def _add_values(doc: tantivy.Document, col: Column, items: Iterable[Any]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import urllib3
 
-from conftest import RawHttp, ServerProcess
+from tests.conftest import RawHttp, ServerProcess
 
 INDEX = "crashy"
 BATCH_NEW = 50

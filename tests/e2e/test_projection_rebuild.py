@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from conftest import RawHttp, ServerProcess
+from tests.conftest import RawHttp, ServerProcess
 from mlsearch.engine.lexical import verify_segments
 
 INDEX = "proj"

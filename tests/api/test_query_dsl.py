@@ -204,7 +204,8 @@ def test_function_score(client: OpenSearch, corpus: str) -> None:
         "field": "count", "modifier": "log1p"}}}
     with pytest.raises(RequestError):  # log10(-4) is not a score, as in OpenSearch
         client.search(index=INDEX, body={"query": negative})
-    multi = {"function_score": {"query": base, "functions": [
+    pos_base = {"constant_score": {"filter": positive, "boost": 2}}
+    multi = {"function_score": {"query": pos_base, "functions": [
         {"filter": {"term": {"tag": "animal"}}, "weight": 10},
         {"field_value_factor": {"field": "count", "missing": 1}}],
         "score_mode": "sum", "boost_mode": "sum", "max_boost": 11}}
@@ -212,7 +213,7 @@ def test_function_score(client: OpenSearch, corpus: str) -> None:
     # doc 1: functions 10 + 1 = 11 (<= max_boost) -> 2 + 11; doc 2: 10 + 2 = 12 capped at 11 -> 13
     assert got["1"] == pytest.approx(13.0) and got["2"] == pytest.approx(13.0)
     assert got["3"] == pytest.approx(5.0) and got["4"] == pytest.approx(12.0)
-    min_score = {"function_score": {"query": base, "field_value_factor": {"field": "count", "missing": 0},
+    min_score = {"function_score": {"query": pos_base, "field_value_factor": {"field": "count", "missing": 0},
                                     "boost_mode": "replace", "min_score": 3}}
     assert sorted(scores(client, min_score)) == ["3", "4"]
     first = {"function_score": {"query": base, "functions": [

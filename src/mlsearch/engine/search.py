@@ -267,12 +267,13 @@ def _collect(index: Index, searcher: tantivy.Searcher, plan: _Plan, req: SearchR
     count = count_matches(searcher, query)
     result = searcher.search(query, limit=max(count, 1), count=False)
     addrs = [a for _, a in result.hits]
-    scores = np.fromiter((s for s, _ in result.hits), dtype=np.float64, count=len(addrs))
+    # Scores are float32, as Lucene's; min_score compares the values clients see.
+    scores = np.fromiter((s for s, _ in result.hits), dtype=np.float32, count=len(addrs)).astype(np.float64)
     keep = np.ones(len(addrs), dtype=bool)
     if plan.rescorer is not None:
         scores, keep = plan.rescorer.rescore(searcher, addrs, scores)
     if req.min_score is not None:
-        keep &= scores >= req.min_score
+        keep &= scores >= float(np.float32(req.min_score))
     if not keep.all():
         addrs = [a for a, k in zip(addrs, keep, strict=True) if k]
         scores = scores[keep]

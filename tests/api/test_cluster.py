@@ -35,13 +35,21 @@ def test_health(client: OpenSearch, index_name: str) -> None:
 
 
 def test_cluster_settings_round_trip(client: OpenSearch, http: RawHttp) -> None:
-    tutorial = {"persistent": {"plugins.ml_commons.only_run_on_ml_node": "false",
-                               "plugins.ml_commons.native_memory_threshold": "99"}}
+    tutorial = {
+        "persistent": {
+            "plugins.ml_commons.only_run_on_ml_node": "false",
+            "plugins.ml_commons.native_memory_threshold": "99",
+        }
+    }
     answer = client.cluster.put_settings(body=tutorial)
-    assert answer == {"acknowledged": True, "persistent": {"plugins": {"ml_commons": {
-        "only_run_on_ml_node": "false", "native_memory_threshold": "99"}}}, "transient": {}}
-    nested = client.cluster.put_settings(body={"transient": {"search": {"max_buckets": 1000}},
-                                               "persistent": {"action.auto_create_index": False}})
+    assert answer == {
+        "acknowledged": True,
+        "persistent": {"plugins": {"ml_commons": {"only_run_on_ml_node": "false", "native_memory_threshold": "99"}}},
+        "transient": {},
+    }
+    nested = client.cluster.put_settings(
+        body={"transient": {"search": {"max_buckets": 1000}}, "persistent": {"action.auto_create_index": False}}
+    )
     assert nested["transient"] == {"search": {"max_buckets": "1000"}}
     got = client.cluster.get_settings()
     assert got["transient"]["search"]["max_buckets"] == "1000"
@@ -51,8 +59,9 @@ def test_cluster_settings_round_trip(client: OpenSearch, http: RawHttp) -> None:
     assert flat["persistent"]["action.auto_create_index"] == "false"
     defaults = client.cluster.get_settings(include_defaults=True, flat_settings=True)
     assert defaults["defaults"]["search.allow_expensive_queries"] == "true"
-    client.cluster.put_settings(body={"transient": {"search.max_buckets": None},
-                                      "persistent": {"action.auto_create_index": None}})
+    client.cluster.put_settings(
+        body={"transient": {"search.max_buckets": None}, "persistent": {"action.auto_create_index": None}}
+    )
     got = client.cluster.get_settings(flat_settings=True)
     assert "search.max_buckets" not in got["transient"]
     assert "action.auto_create_index" not in got["persistent"]
@@ -61,11 +70,15 @@ def test_cluster_settings_round_trip(client: OpenSearch, http: RawHttp) -> None:
     with pytest.raises(RequestError) as info:
         client.cluster.put_settings(body={"persistent": {"no.such.setting": 1}})
     assert info.value.error == "illegal_argument_exception"
-    assert "unknown setting [no.such.setting] please check that any required plugins are installed" in \
-        info.value.info["error"]["reason"]
-    for bad in ({"plugins.ml_commons.only_run_on_ml_node": "maybe"},
-                {"plugins.ml_commons.native_memory_threshold": "abc"},
-                {"plugins.ml_commons.native_memory_threshold": 101}):
+    assert (
+        "unknown setting [no.such.setting] please check that any required plugins are installed"
+        in info.value.info["error"]["reason"]
+    )
+    for bad in (
+        {"plugins.ml_commons.only_run_on_ml_node": "maybe"},
+        {"plugins.ml_commons.native_memory_threshold": "abc"},
+        {"plugins.ml_commons.native_memory_threshold": 101},
+    ):
         with pytest.raises(RequestError) as info:
             client.cluster.put_settings(body={"persistent": bad})
         assert info.value.status_code == 400
@@ -74,16 +87,22 @@ def test_cluster_settings_round_trip(client: OpenSearch, http: RawHttp) -> None:
     status, body = http.request("PUT", "/_cluster/settings", {})
     assert status == 400 and body["error"]["type"] == "action_request_validation_exception"
     client.cluster.put_settings(body={"persistent": {"plugins.ml_commons.*": None}})
-    assert "plugins.ml_commons.native_memory_threshold" not in client.cluster.get_settings(
-        flat_settings=True)["persistent"]
+    assert (
+        "plugins.ml_commons.native_memory_threshold"
+        not in client.cluster.get_settings(flat_settings=True)["persistent"]
+    )
 
 
 def test_persistent_settings_survive_restart(tmp_path: Path) -> None:
     first = ServerProcess(tmp_path).start()
     try:
         c = OpenSearch(hosts=[first.url])
-        c.cluster.put_settings(body={"persistent": {"plugins.ml_commons.native_memory_threshold": 97},
-                                     "transient": {"search.max_buckets": 10}})
+        c.cluster.put_settings(
+            body={
+                "persistent": {"plugins.ml_commons.native_memory_threshold": 97},
+                "transient": {"search.max_buckets": 10},
+            }
+        )
     finally:
         first.stop()
     second = ServerProcess(tmp_path).start()

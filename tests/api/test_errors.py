@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RawHttp, ServerProcess
 from opensearchpy import OpenSearch
+
+from conftest import RawHttp, ServerProcess
 
 IDX = "errors-idx"
 
@@ -44,28 +45,62 @@ def _snapshot(client: OpenSearch) -> tuple[object, ...]:
 
 CASES = [
     # (family, method, path, body, status, type, reason part)
-    ("cluster", "PUT", "/_cluster/settings", {"persistent": {"nope.x": 1}}, 400, "illegal_argument_exception",
-     "unknown setting [nope.x]"),
+    (
+        "cluster",
+        "PUT",
+        "/_cluster/settings",
+        {"persistent": {"nope.x": 1}},
+        400,
+        "illegal_argument_exception",
+        "unknown setting [nope.x]",
+    ),
     ("cluster health", "GET", "/_cluster/health/errors-missing", None, 404, "index_not_found_exception", ""),
     ("indices", "PUT", "/Bad-Name", None, 400, "invalid_index_name_exception", "must be lowercase"),
     ("indices exists", "PUT", f"/{IDX}", None, 400, "resource_already_exists_exception", ""),
-    ("mapping", "PUT", f"/{IDX}/_mapping", {"properties": {"n": {"type": "text"}}}, 400,
-     "illegal_argument_exception", "mapper [n] cannot be changed from type [long] to [text]"),
-    ("mapping parse", "PUT", f"/{IDX}/_mapping", {"properties": {"m": {"type": "nope"}}}, 400,
-     "mapper_parsing_exception", "No handler for type [nope] declared on field [m]"),
-    ("settings", "PUT", f"/{IDX}/_settings", {"index.bogus": 1}, 400, "illegal_argument_exception",
-     "unknown setting [index.bogus]"),
+    (
+        "mapping",
+        "PUT",
+        f"/{IDX}/_mapping",
+        {"properties": {"n": {"type": "text"}}},
+        400,
+        "illegal_argument_exception",
+        "mapper [n] cannot be changed from type [long] to [text]",
+    ),
+    (
+        "mapping parse",
+        "PUT",
+        f"/{IDX}/_mapping",
+        {"properties": {"m": {"type": "nope"}}},
+        400,
+        "mapper_parsing_exception",
+        "No handler for type [nope] declared on field [m]",
+    ),
+    (
+        "settings",
+        "PUT",
+        f"/{IDX}/_settings",
+        {"index.bogus": 1},
+        400,
+        "illegal_argument_exception",
+        "unknown setting [index.bogus]",
+    ),
     ("documents", "GET", "/errors-missing/_doc/1", None, 404, "index_not_found_exception", "no such index"),
     ("documents parse", "PUT", f"/{IDX}/_doc/2", {"n": "not a number"}, 400, "mapper_parsing_exception", ""),
-    ("bulk", "POST", "/_bulk", '{"explode": {"_index": "errors-idx"}}\n{}\n', 400, "illegal_argument_exception",
-     ""),
+    ("bulk", "POST", "/_bulk", '{"explode": {"_index": "errors-idx"}}\n{}\n', 400, "illegal_argument_exception", ""),
     ("search", "POST", f"/{IDX}/_search", {"query": {"foo": {}}}, 400, "parsing_exception", "unknown query [foo]"),
     ("search missing", "POST", "/errors-missing/_search", {}, 404, "index_not_found_exception", ""),
     ("search body", "POST", f"/{IDX}/_search", {"bogus": {}}, 400, "parsing_exception", ""),
     ("count", "POST", f"/{IDX}/_count", {"query": {"bar": {}}}, 400, "parsing_exception", "unknown query [bar]"),
     ("msearch", "POST", "/_msearch", '{"index": "errors-idx"}\n', 400, "illegal_argument_exception", ""),
-    ("aliases", "POST", "/_aliases", {"actions": [{"add": {"index": "errors-missing", "alias": "a"}}]}, 404,
-     "index_not_found_exception", ""),
+    (
+        "aliases",
+        "POST",
+        "/_aliases",
+        {"actions": [{"add": {"index": "errors-missing", "alias": "a"}}]},
+        404,
+        "index_not_found_exception",
+        "",
+    ),
     ("cat", "GET", "/_cat/indices/errors-missing", None, 404, "index_not_found_exception", ""),
     ("delete", "DELETE", "/errors-missing", None, 404, "index_not_found_exception", ""),
     ("malformed json", "POST", f"/{IDX}/_search", "{not json", 400, None, ""),

@@ -4,16 +4,21 @@ _refresh, _flush and _aliases."""
 from __future__ import annotations
 
 import pytest
-from conftest import RawHttp, assert_error
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError
 
+from conftest import RawHttp, assert_error
+
 
 def test_create_with_settings_mappings_aliases(client: OpenSearch, index_name: str) -> None:
-    answer = client.indices.create(index=index_name, body={
-        "settings": {"number_of_replicas": 0, "index": {"refresh_interval": "5s"}, "index.max_result_window": 50},
-        "mappings": {"properties": {"title": {"type": "text"}, "n": {"type": "integer"}}},
-        "aliases": {f"{index_name}-alias": {}}})
+    answer = client.indices.create(
+        index=index_name,
+        body={
+            "settings": {"number_of_replicas": 0, "index": {"refresh_interval": "5s"}, "index.max_result_window": 50},
+            "mappings": {"properties": {"title": {"type": "text"}, "n": {"type": "integer"}}},
+            "aliases": {f"{index_name}-alias": {}},
+        },
+    )
     assert answer == {"acknowledged": True, "shards_acknowledged": True, "index": index_name}
     got = client.indices.get(index=index_name)[index_name]
     assert got["mappings"]["properties"]["n"] == {"type": "integer"}
@@ -27,38 +32,43 @@ def test_create_with_settings_mappings_aliases(client: OpenSearch, index_name: s
 
 
 def test_tutorial_knn_settings(client: OpenSearch, index_name: str) -> None:
-    client.indices.create(index=index_name, body={"settings": {"index.knn": True,
-                                                               "default_pipeline": "nlp-ingest-pipeline"}})
+    client.indices.create(
+        index=index_name, body={"settings": {"index.knn": True, "default_pipeline": "nlp-ingest-pipeline"}}
+    )
     settings = client.indices.get_settings(index=index_name)[index_name]["settings"]["index"]
     assert settings["knn"] == "true" and settings["default_pipeline"] == "nlp-ingest-pipeline"
     flat = client.indices.get_settings(index=index_name, flat_settings=True)[index_name]["settings"]
     assert flat["index.knn"] == "true"
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("UPPER", "must be lowercase"),
-    ("_under", "must not start with '_', '-', or '+'"),
-    ("-dash", "must not start with '_', '-', or '+'"),
-    ("a*b", "must not contain the following characters"),
-    ("a%5Cb", "must not contain the following characters"),
-    ("a:b", "must not contain ':'"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("UPPER", "must be lowercase"),
+        ("_under", "must not start with '_', '-', or '+'"),
+        ("-dash", "must not start with '_', '-', or '+'"),
+        ("a*b", "must not contain the following characters"),
+        ("a%5Cb", "must not contain the following characters"),
+        ("a:b", "must not contain ':'"),
+    ],
+)
 def test_invalid_names(http: RawHttp, name: str, reason: str) -> None:
-    status, body = http.request("PUT", f"/{name}")
+    _, body = http.request("PUT", f"/{name}")
     assert_error(body, 400, "invalid_index_name_exception", reason)
     assert body["error"]["index"] == name.replace("%5C", "\\")
 
 
 def test_create_errors(client: OpenSearch, http: RawHttp, index_name: str) -> None:
     client.indices.create(index=index_name)
-    status, body = http.request("PUT", f"/{index_name}")
+    _, body = http.request("PUT", f"/{index_name}")
     assert_error(body, 400, "resource_already_exists_exception", f"index [{index_name}/")
-    status, body = http.request("PUT", f"/{index_name}-x", {"settings": {"index.bogus": 1}})
+    _, body = http.request("PUT", f"/{index_name}-x", {"settings": {"index.bogus": 1}})
     assert_error(body, 400, "illegal_argument_exception", "unknown setting [index.bogus]")
-    status, body = http.request("PUT", f"/{index_name}-x", {"mappings": {"properties": {"f": {"type": "nope"}}}})
+    _, body = http.request("PUT", f"/{index_name}-x", {"mappings": {"properties": {"f": {"type": "nope"}}}})
     assert_error(body, 400, "mapper_parsing_exception", "No handler for type [nope] declared on field [f]")
-    status, body = http.request("PUT", f"/{index_name}-x", {"mappings": {"properties": {
-        "f": {"type": "keyword", "bogus_param": 1}}}})
+    _, body = http.request(
+        "PUT", f"/{index_name}-x", {"mappings": {"properties": {"f": {"type": "keyword", "bogus_param": 1}}}}
+    )
     assert_error(body, 400, "mapper_parsing_exception", "unknown parameter [bogus_param]")
     assert client.indices.exists(index=f"{index_name}-x") is False
 
@@ -69,7 +79,7 @@ def test_delete_lists_wildcards_and_missing(client: OpenSearch, http: RawHttp) -
     assert client.indices.delete(index="del-a,del-b") == {"acknowledged": True}
     assert client.indices.delete(index="del-*") == {"acknowledged": True}
     assert not client.indices.exists(index="del-c")
-    status, body = http.request("DELETE", "/del-missing")
+    _, body = http.request("DELETE", "/del-missing")
     assert_error(body, 404, "index_not_found_exception", "no such index [del-missing]")
     error = body["error"]
     assert error["index"] == "del-missing" and error["resource.id"] == "del-missing"
@@ -84,27 +94,30 @@ def test_mapping_get_and_put(client: OpenSearch, http: RawHttp, index_name: str)
     assert answer == {"acknowledged": True}
     props = client.indices.get_mapping(index=index_name)[index_name]["mappings"]["properties"]
     assert props["n"] == {"type": "long"} and props["extra"] == {"type": "keyword"} and "title" in props
-    status, body = http.request("PUT", f"/{index_name}/_mapping", {"properties": {"n": {"type": "text"}}})
+    _, body = http.request("PUT", f"/{index_name}/_mapping", {"properties": {"n": {"type": "text"}}})
     assert_error(body, 400, "illegal_argument_exception", "mapper [n] cannot be changed from type [long] to [text]")
     client.index(index=index_name, id="2", body={"n": 2, "extra": "x"}, refresh=True)
     assert client.search(index=index_name, body={"query": {"term": {"extra": "x"}}})["hits"]["total"]["value"] == 1
-    assert client.search(index=index_name, body={"query": {"match": {"title": "old"}}})["hits"]["total"][
-        "value"] == 1
+    assert client.search(index=index_name, body={"query": {"match": {"title": "old"}}})["hits"]["total"]["value"] == 1
 
 
 def test_settings_get_and_put(client: OpenSearch, http: RawHttp, index_name: str) -> None:
     client.indices.create(index=index_name)
     assert client.indices.put_settings(index=index_name, body={"index": {"number_of_replicas": 0}}) == {
-        "acknowledged": True}
+        "acknowledged": True
+    }
     client.indices.put_settings(index=index_name, body={"refresh_interval": "2s"})
     got = client.indices.get_settings(index=index_name)[index_name]["settings"]["index"]
     assert got["number_of_replicas"] == "0" and got["refresh_interval"] == "2s"
     uuid = got["uuid"]
-    status, body = http.request("PUT", f"/{index_name}/_settings", {"index.number_of_shards": 2})
-    assert_error(body, 400, "illegal_argument_exception",
-                 f"Can't update non dynamic settings [[index.number_of_shards]] for open indices "
-                 f"[[{index_name}/{uuid}]]")
-    status, body = http.request("PUT", f"/{index_name}/_settings", {"index.bogus": 2})
+    _, body = http.request("PUT", f"/{index_name}/_settings", {"index.number_of_shards": 2})
+    assert_error(
+        body,
+        400,
+        "illegal_argument_exception",
+        f"Can't update non dynamic settings [[index.number_of_shards]] for open indices [[{index_name}/{uuid}]]",
+    )
+    _, body = http.request("PUT", f"/{index_name}/_settings", {"index.bogus": 2})
     assert_error(body, 400, "illegal_argument_exception", "unknown setting [index.bogus]")
     status, body = http.request("PUT", f"/{index_name}/_settings", {"index.number_of_replicas": "x"})
     assert status == 400
@@ -113,8 +126,10 @@ def test_settings_get_and_put(client: OpenSearch, http: RawHttp, index_name: str
 
 
 def test_refresh_flush_and_aliases(client: OpenSearch, index_name: str) -> None:
-    client.indices.create(index=index_name, body={"settings": {"refresh_interval": "-1"},
-                                                  "mappings": {"properties": {"tag": {"type": "keyword"}}}})
+    client.indices.create(
+        index=index_name,
+        body={"settings": {"refresh_interval": "-1"}, "mappings": {"properties": {"tag": {"type": "keyword"}}}},
+    )
     client.index(index=index_name, id="1", body={"tag": "x"})
     assert client.count(index=index_name)["count"] == 0
     assert client.indices.refresh(index=index_name)["_shards"]["failed"] == 0
@@ -122,7 +137,8 @@ def test_refresh_flush_and_aliases(client: OpenSearch, index_name: str) -> None:
     assert client.indices.flush(index=index_name)["_shards"]["failed"] == 0
     alias = f"{index_name}-al"
     assert client.indices.update_aliases(body={"actions": [{"add": {"index": index_name, "alias": alias}}]}) == {
-        "acknowledged": True}
+        "acknowledged": True
+    }
     assert client.search(index=alias)["hits"]["total"]["value"] == 1
     assert alias in client.indices.get_alias(index=index_name)[index_name]["aliases"]
     client.indices.update_aliases(body={"actions": [{"remove": {"index": index_name, "alias": alias}}]})

@@ -11,25 +11,56 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import RequestError
 
 INDEX = "dsl-corpus"
-MAPPINGS = {"properties": {
-    "title": {"type": "text"},
-    "body": {"type": "text"},
-    "tag": {"type": "keyword"},
-    "count": {"type": "integer"},
-    "price": {"type": "float"},
-    "active": {"type": "boolean"},
-    "born": {"type": "date"},
-    "meta": {"properties": {"color": {"type": "keyword"}, "size": {"type": "integer"}}},
-}}
+MAPPINGS = {
+    "properties": {
+        "title": {"type": "text"},
+        "body": {"type": "text"},
+        "tag": {"type": "keyword"},
+        "count": {"type": "integer"},
+        "price": {"type": "float"},
+        "active": {"type": "boolean"},
+        "born": {"type": "date"},
+        "meta": {"properties": {"color": {"type": "keyword"}, "size": {"type": "integer"}}},
+    }
+}
 DOCS: dict[str, dict[str, Any]] = {
-    "1": {"title": "quick brown fox", "body": "the fox jumps over the lazy dog", "tag": "animal", "count": 1,
-          "price": 1.5, "active": True, "born": "2020-01-01", "meta": {"color": "red", "size": 3}},
-    "2": {"title": "lazy brown dog", "body": "a dog sleeps all day long", "tag": "animal", "count": 2,
-          "price": 2.0, "active": False, "born": "2021-06-15T10:00:00Z"},
-    "3": {"title": "quick search engine", "body": "search engines index documents quickly", "tag": "tech",
-          "count": 3, "price": 2.5, "active": True, "born": "2022-03-01", "meta": {"color": "blue"}},
-    "4": {"title": "brown sugar recipes", "body": "quick recipes with brown sugar", "tag": "Food", "count": 10,
-          "price": 10.25, "born": "2019-12-31"},
+    "1": {
+        "title": "quick brown fox",
+        "body": "the fox jumps over the lazy dog",
+        "tag": "animal",
+        "count": 1,
+        "price": 1.5,
+        "active": True,
+        "born": "2020-01-01",
+        "meta": {"color": "red", "size": 3},
+    },
+    "2": {
+        "title": "lazy brown dog",
+        "body": "a dog sleeps all day long",
+        "tag": "animal",
+        "count": 2,
+        "price": 2.0,
+        "active": False,
+        "born": "2021-06-15T10:00:00Z",
+    },
+    "3": {
+        "title": "quick search engine",
+        "body": "search engines index documents quickly",
+        "tag": "tech",
+        "count": 3,
+        "price": 2.5,
+        "active": True,
+        "born": "2022-03-01",
+        "meta": {"color": "blue"},
+    },
+    "4": {
+        "title": "brown sugar recipes",
+        "body": "quick recipes with brown sugar",
+        "tag": "Food",
+        "count": 10,
+        "price": 10.25,
+        "born": "2019-12-31",
+    },
     "5": {"body": "nothing but a body about foxes and dogs", "count": -5},
 }
 
@@ -154,19 +185,26 @@ def test_bool_scoring(client: OpenSearch, corpus: str) -> None:
     q = {"bool": {"must": [{"match": {"title": "fox"}}], "filter": [{"term": {"tag": "animal"}}]}}
     assert scores(client, q) == pytest.approx(fox)
     assert scores(client, {"bool": {"filter": [{"term": {"tag": "animal"}}]}}) == {"1": 0.0, "2": 0.0}
-    assert scores(client, {"bool": {"must_not": [{"term": {"tag": "animal"}}]}}) == {
-        "3": 0.0, "4": 0.0, "5": 0.0}
-    should = {"bool": {"should": [{"term": {"tag": "animal"}}, {"term": {"tag": "tech"}}, {"term": {"count": 1}}],
-                       "minimum_should_match": 2}}
+    assert scores(client, {"bool": {"must_not": [{"term": {"tag": "animal"}}]}}) == {"3": 0.0, "4": 0.0, "5": 0.0}
+    should = {
+        "bool": {
+            "should": [{"term": {"tag": "animal"}}, {"term": {"tag": "tech"}}, {"term": {"count": 1}}],
+            "minimum_should_match": 2,
+        }
+    }
     assert ids(client, should) == ["1"]
-    assert sorted(ids(client, {"bool": {"should": [{"term": {"tag": "tech"}}, {"term": {"count": 10}}]}})) == [
-        "3", "4"]
+    assert sorted(ids(client, {"bool": {"should": [{"term": {"tag": "tech"}}, {"term": {"count": 10}}]}})) == ["3", "4"]
     # with a must clause, should clauses are optional and only add to the score
     q = {"bool": {"must": [{"term": {"tag": "animal"}}], "should": [{"match": {"title": "fox"}}]}}
     got = scores(client, q)
     assert sorted(got) == ["1", "2"] and got["1"] > got["2"]
-    q = {"bool": {"must": [{"exists": {"field": "tag"}}], "must_not": [{"term": {"tag": "animal"}}],
-                  "filter": {"range": {"count": {"gte": 3}}}}}
+    q = {
+        "bool": {
+            "must": [{"exists": {"field": "tag"}}],
+            "must_not": [{"term": {"tag": "animal"}}],
+            "filter": {"range": {"count": {"gte": 3}}},
+        }
+    }
     assert sorted(ids(client, q)) == ["3", "4"]
     nested = {"bool": {"should": [{"bool": {"must": [{"term": {"tag": "tech"}}]}}, {"ids": {"values": ["5"]}}]}}
     assert sorted(ids(client, nested)) == ["3", "5"]
@@ -174,11 +212,22 @@ def test_bool_scoring(client: OpenSearch, corpus: str) -> None:
 
 def test_constant_score_dis_max_and_boosts(client: OpenSearch, corpus: str) -> None:
     assert scores(client, {"constant_score": {"filter": {"term": {"tag": "animal"}}, "boost": 1.7}}) == {
-        "1": pytest.approx(1.7), "2": pytest.approx(1.7)}
+        "1": pytest.approx(1.7),
+        "2": pytest.approx(1.7),
+    }
     assert scores(client, {"constant_score": {"filter": {"match": {"title": "fox"}}}}) == {"1": 1.0}
-    dm = scores(client, {"dis_max": {"queries": [
-        {"constant_score": {"filter": {"term": {"tag": "animal"}}, "boost": 2}},
-        {"constant_score": {"filter": {"term": {"count": 1}}, "boost": 5}}], "tie_breaker": 0.5}})
+    dm = scores(
+        client,
+        {
+            "dis_max": {
+                "queries": [
+                    {"constant_score": {"filter": {"term": {"tag": "animal"}}, "boost": 2}},
+                    {"constant_score": {"filter": {"term": {"count": 1}}, "boost": 5}},
+                ],
+                "tie_breaker": 0.5,
+            }
+        },
+    )
     assert dm == {"1": pytest.approx(6.0), "2": pytest.approx(2.0)}
     fox = scores(client, {"match": {"title": "fox"}})["1"]
     assert scores(client, {"match": {"title": {"query": "fox", "boost": 4}}})["1"] == pytest.approx(4 * fox, rel=1e-6)
@@ -189,35 +238,62 @@ def test_function_score(client: OpenSearch, corpus: str) -> None:
     base = {"constant_score": {"filter": {"exists": {"field": "count"}}, "boost": 2}}
     got = scores(client, {"function_score": {"query": base, "weight": 3}})
     assert got["1"] == pytest.approx(6.0)
-    fvf = {"function_score": {"query": base, "field_value_factor": {"field": "price", "factor": 2,
-                                                                   "missing": 1}}}
+    fvf = {"function_score": {"query": base, "field_value_factor": {"field": "price", "factor": 2, "missing": 1}}}
     got = scores(client, fvf)
     assert got == pytest.approx({"1": 6.0, "2": 8.0, "3": 10.0, "4": 41.0, "5": 4.0})
     assert ids(client, fvf) == ["4", "3", "2", "1", "5"]
     positive = {"range": {"count": {"gte": 0}}}
-    log1p = {"function_score": {"query": positive, "boost_mode": "replace", "field_value_factor": {
-        "field": "count", "modifier": "log1p", "missing": 0}}}
+    log1p = {
+        "function_score": {
+            "query": positive,
+            "boost_mode": "replace",
+            "field_value_factor": {"field": "count", "modifier": "log1p", "missing": 0},
+        }
+    }
     got = scores(client, log1p)
     assert got["4"] == pytest.approx(math.log10(11), rel=1e-5)
     assert got["1"] == pytest.approx(math.log10(2), rel=1e-5)
-    negative = {"function_score": {"query": {"ids": {"values": ["5"]}}, "field_value_factor": {
-        "field": "count", "modifier": "log1p"}}}
+    negative = {
+        "function_score": {
+            "query": {"ids": {"values": ["5"]}},
+            "field_value_factor": {"field": "count", "modifier": "log1p"},
+        }
+    }
     with pytest.raises(RequestError):  # log10(-4) is not a score, as in OpenSearch
         client.search(index=INDEX, body={"query": negative})
     pos_base = {"constant_score": {"filter": positive, "boost": 2}}
-    multi = {"function_score": {"query": pos_base, "functions": [
-        {"filter": {"term": {"tag": "animal"}}, "weight": 10},
-        {"field_value_factor": {"field": "count", "missing": 1}}],
-        "score_mode": "sum", "boost_mode": "sum", "max_boost": 11}}
+    multi = {
+        "function_score": {
+            "query": pos_base,
+            "functions": [
+                {"filter": {"term": {"tag": "animal"}}, "weight": 10},
+                {"field_value_factor": {"field": "count", "missing": 1}},
+            ],
+            "score_mode": "sum",
+            "boost_mode": "sum",
+            "max_boost": 11,
+        }
+    }
     got = scores(client, multi)
     # doc 1: functions 10 + 1 = 11 (<= max_boost) -> 2 + 11; doc 2: 10 + 2 = 12 capped at 11 -> 13
     assert got["1"] == pytest.approx(13.0) and got["2"] == pytest.approx(13.0)
     assert got["3"] == pytest.approx(5.0) and got["4"] == pytest.approx(12.0)
-    min_score = {"function_score": {"query": pos_base, "field_value_factor": {"field": "count", "missing": 0},
-                                    "boost_mode": "replace", "min_score": 3}}
+    min_score = {
+        "function_score": {
+            "query": pos_base,
+            "field_value_factor": {"field": "count", "missing": 0},
+            "boost_mode": "replace",
+            "min_score": 3,
+        }
+    }
     assert sorted(scores(client, min_score)) == ["3", "4"]
-    first = {"function_score": {"query": base, "functions": [
-        {"filter": {"term": {"tag": "tech"}}, "weight": 7}, {"weight": 2}], "score_mode": "first"}}
+    first = {
+        "function_score": {
+            "query": base,
+            "functions": [{"filter": {"term": {"tag": "tech"}}, "weight": 7}, {"weight": 2}],
+            "score_mode": "first",
+        }
+    }
     got = scores(client, first)
     assert got["3"] == pytest.approx(14.0) and got["1"] == pytest.approx(4.0)
 
@@ -235,16 +311,19 @@ def test_query_string_forms(client: OpenSearch, corpus: str) -> None:
     assert qs("quick brown", default_field="title", default_operator="AND") == ["1"]
     assert qs("sugar", fields=["title", "body"]) == ["4"]
     assert qs("count:10") == ["4"]
-    assert sorted(ids(client, {"simple_query_string": {"query": "+brown -fox", "fields": ["title"],
-                                                      "default_operator": "and"}})) == ["2", "4"]
+    assert sorted(
+        ids(client, {"simple_query_string": {"query": "+brown -fox", "fields": ["title"], "default_operator": "and"}})
+    ) == ["2", "4"]
     assert sorted(ids(client, {"simple_query_string": {"query": '"lazy dog"', "fields": ["body", "title"]}})) == ["1"]
 
 
 def test_unknown_query_and_bad_clauses(client: OpenSearch, corpus: str) -> None:
-    for body, reason in [({"foo": {}}, "unknown query [foo]"),
-                         ({"match": {"a": "x", "b": "y"}}, "[match] query doesn't support multiple fields"),
-                         ({"bool": {"must": [{"nope": {}}]}}, "unknown query [nope]"),
-                         ({"constant_score": {}}, "[constant_score] requires a 'filter' element")]:
+    for body, reason in [
+        ({"foo": {}}, "unknown query [foo]"),
+        ({"match": {"a": "x", "b": "y"}}, "[match] query doesn't support multiple fields"),
+        ({"bool": {"must": [{"nope": {}}]}}, "unknown query [nope]"),
+        ({"constant_score": {}}, "[constant_score] requires a 'filter' element"),
+    ]:
         with pytest.raises(RequestError) as info:
             client.search(index=INDEX, body={"query": body})
         assert info.value.error == "parsing_exception"

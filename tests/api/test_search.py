@@ -10,14 +10,23 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError
 
 A, B = "srch-a", "srch-b"
-MAPPINGS = {"properties": {"title": {"type": "text"}, "tag": {"type": "keyword"}, "n": {"type": "integer"},
-                           "price": {"type": "float"}, "user": {"properties": {"name": {"type": "keyword"},
-                                                                                "age": {"type": "integer"}}}}}
+MAPPINGS = {
+    "properties": {
+        "title": {"type": "text"},
+        "tag": {"type": "keyword"},
+        "n": {"type": "integer"},
+        "price": {"type": "float"},
+        "user": {"properties": {"name": {"type": "keyword"}, "age": {"type": "integer"}}},
+    }
+}
 
 
 def _doc(i: int) -> dict[str, Any]:
-    doc: dict[str, Any] = {"title": f"doc number {i}" + (" special" if i % 3 == 0 else ""),
-                           "n": i, "user": {"name": f"u{i % 4}", "age": 20 + i}}
+    doc: dict[str, Any] = {
+        "title": f"doc number {i}" + (" special" if i % 3 == 0 else ""),
+        "n": i,
+        "user": {"name": f"u{i % 4}", "age": 20 + i},
+    }
     if i % 5 != 0:
         doc["tag"] = f"t{i % 4}"
     if i % 2 == 0:
@@ -29,8 +38,10 @@ def _doc(i: int) -> dict[str, Any]:
 def two_indices(client: OpenSearch) -> Iterator[None]:
     for name in (A, B):
         client.indices.delete(index=name, ignore_unavailable=True)
-        client.indices.create(index=name, body={"mappings": MAPPINGS, "aliases": {"srch-alias": {}}}
-                              if name == A else {"mappings": MAPPINGS})
+        client.indices.create(
+            index=name,
+            body={"mappings": MAPPINGS, "aliases": {"srch-alias": {}}} if name == A else {"mappings": MAPPINGS},
+        )
     for i in range(1, 21):
         client.index(index=A, id=str(i), body=_doc(i))
     for i in range(21, 26):
@@ -69,8 +80,9 @@ def test_from_size_and_sorts(client: OpenSearch, two_indices: None) -> None:
     assert hit_ids(doc_order) == ["1", "2", "3"]
     scored = search(client, {"query": {"match": {"title": "special"}}, "sort": ["_score", {"n": "desc"}]})
     assert hit_ids(scored)[:2] == ["18", "15"] and scored["hits"]["hits"][0]["_score"] is not None
-    tracked = search(client, {"query": {"match": {"title": "special"}}, "sort": [{"n": "desc"}],
-                              "track_scores": True, "size": 1})
+    tracked = search(
+        client, {"query": {"match": {"title": "special"}}, "sort": [{"n": "desc"}], "track_scores": True, "size": 1}
+    )
     assert tracked["hits"]["hits"][0]["_score"] > 0 and tracked["hits"]["max_score"] > 0
     q = search(client, {}, sort="n:desc", size="2")
     assert hit_ids(q) == ["20", "19"]
@@ -97,8 +109,11 @@ def test_search_after(client: OpenSearch, two_indices: None) -> None:
 
 def test_source_filtering(client: OpenSearch, two_indices: None) -> None:
     def source(spec: Any, **params: Any) -> Any:
-        body = {"query": {"ids": {"values": ["4"]}}} if spec is ... else {"query": {"ids": {"values": ["4"]}},
-                                                                          "_source": spec}
+        body = (
+            {"query": {"ids": {"values": ["4"]}}}
+            if spec is ...
+            else {"query": {"ids": {"values": ["4"]}}, "_source": spec}
+        )
         hit = search(client, body, **params)["hits"]["hits"][0]
         return hit.get("_source")
 
@@ -131,18 +146,22 @@ def test_explain_min_score_post_filter_versions(client: OpenSearch, two_indices:
         exp = hit["_explanation"]
         assert exp["value"] == pytest.approx(hit["_score"], rel=1e-5)
         assert isinstance(exp["description"], str) and isinstance(exp["details"], list)
-    all_scores = [h["_score"] for h in search(client, {"query": {"match": {"title": "special number"}},
-                                                      "size": 30})["hits"]["hits"]]
+    all_scores = [
+        h["_score"]
+        for h in search(client, {"query": {"match": {"title": "special number"}}, "size": 30})["hits"]["hits"]
+    ]
     cut = sorted(all_scores)[len(all_scores) // 2]
     above = search(client, {"query": {"match": {"title": "special number"}}, "min_score": cut, "size": 30})
     assert len(above["hits"]["hits"]) == sum(1 for s in all_scores if s >= cut)
     assert above["hits"]["total"]["value"] == len(above["hits"]["hits"])
     pf = search(client, {"query": {"match": {"title": "special"}}, "post_filter": {"term": {"tag": "t3"}}})
     assert sorted(hit_ids(pf)) == ["3"] or sorted(hit_ids(pf)) == sorted(
-        str(i) for i in range(1, 21) if i % 3 == 0 and i % 5 and i % 4 == 3)
+        str(i) for i in range(1, 21) if i % 3 == 0 and i % 5 and i % 4 == 3
+    )
     plain = search(client, {"query": {"match": {"title": "special"}}})
-    assert pf["hits"]["hits"][0]["_score"] == next(h["_score"] for h in plain["hits"]["hits"]
-                                                   if h["_id"] == pf["hits"]["hits"][0]["_id"])
+    assert pf["hits"]["hits"][0]["_score"] == next(
+        h["_score"] for h in plain["hits"]["hits"] if h["_id"] == pf["hits"]["hits"][0]["_id"]
+    )
     ver = search(client, {"query": {"ids": {"values": ["1"]}}, "version": True, "seq_no_primary_term": True})
     hit = ver["hits"]["hits"][0]
     assert hit["_version"] == 1 and hit["_seq_no"] >= 0 and hit["_primary_term"] == 1
@@ -157,8 +176,10 @@ def test_url_search_count_and_targets(client: OpenSearch, two_indices: None) -> 
     assert search(client, {"size": 0}, index=f"{A},{B}")["hits"]["total"]["value"] == 25
     assert search(client, {"size": 0}, index="srch-*")["hits"]["total"]["value"] == 25
     assert search(client, {"size": 0}, index="srch-alias")["hits"]["total"]["value"] == 20
-    assert search(client, {"size": 0, "query": {"terms": {"_id": ["1", "21"]}}}, index="_all")[
-        "hits"]["total"]["value"] == 2
+    assert (
+        search(client, {"size": 0, "query": {"terms": {"_id": ["1", "21"]}}}, index="_all")["hits"]["total"]["value"]
+        == 2
+    )
     both = search(client, {"sort": [{"n": "desc"}], "size": 2}, index=f"{A},{B}")
     assert [(h["_index"], h["_id"]) for h in both["hits"]["hits"]] == [(B, "25"), (B, "24")]
     with pytest.raises(NotFoundError) as info:
@@ -172,8 +193,10 @@ def test_max_result_window(client: OpenSearch, two_indices: None) -> None:
     with pytest.raises(RequestError) as info:
         search(client, {"from": 9995, "size": 10})
     assert info.value.status_code == 400
-    assert "Result window is too large" in info.value.info["error"]["root_cause"][0]["reason"] or \
-        "Result window is too large" in info.value.info["error"]["reason"]
+    assert (
+        "Result window is too large" in info.value.info["error"]["root_cause"][0]["reason"]
+        or "Result window is too large" in info.value.info["error"]["reason"]
+    )
     client.indices.put_settings(index=B, body={"index": {"max_result_window": 3}})
     with pytest.raises(RequestError):
         search(client, {"size": 4}, index=B)
@@ -182,11 +205,16 @@ def test_max_result_window(client: OpenSearch, two_indices: None) -> None:
 
 def test_msearch(client: OpenSearch, two_indices: None) -> None:
     body = [
-        {"index": A}, {"query": {"term": {"tag": "t1"}}, "size": 0},
-        {"index": B}, {"query": {"match_all": {}}, "size": 1},
-        {"index": "srch-missing"}, {"query": {"match_all": {}}},
-        {}, {"query": {"foo": {}}},
-        {"index": [A, B]}, {"size": 0},
+        {"index": A},
+        {"query": {"term": {"tag": "t1"}}, "size": 0},
+        {"index": B},
+        {"query": {"match_all": {}}, "size": 1},
+        {"index": "srch-missing"},
+        {"query": {"match_all": {}}},
+        {},
+        {"query": {"foo": {}}},
+        {"index": [A, B]},
+        {"size": 0},
     ]
     responses = client.msearch(body=body, index=A)["responses"]
     assert [r["status"] for r in responses] == [200, 200, 404, 400, 200]

@@ -94,7 +94,7 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
         search_after=None if search_after is None else tuple(search_after),
         explain=_flag(params.get("explain", body.get("explain", False))),
         aggs=aggs,
-        min_score=None if min_score is None else float(min_score),
+        min_score=None if min_score is None else _float(min_score, "min_score"),
         post_filter=dsl.parse_query(body["post_filter"]) if body.get("post_filter") else None,
         version=_flag(params.get("version", body.get("version", False))),
         seq_no_primary_term=_flag(params.get("seq_no_primary_term", body.get("seq_no_primary_term", False))),
@@ -113,10 +113,21 @@ def _token(value: Any) -> str:
 
 
 def _int(value: Any, name: str) -> int:
+    if isinstance(value, dict | list | bool):
+        raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]")
     try:
         return int(value)
     except (TypeError, ValueError):
         raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]") from None
+
+
+def _float(value: Any, name: str) -> float:
+    if isinstance(value, bool | dict | list):
+        raise ParsingError(f"[{name}] failed to parse field [{name}]")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ParsingError(f"[{name}] failed to parse field [{name}]") from None
 
 
 def _flag(value: Any) -> bool:

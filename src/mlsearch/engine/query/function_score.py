@@ -44,11 +44,14 @@ class FunctionScoreRescorer:
         self.inner = compile_query(query.query, ctx)
         self.filters = [None if f.filter is None else compile_query(f.filter, ctx) for f in query.functions]
 
-    def rescore(self, searcher: tantivy.Searcher, addrs: list[Any], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def rescore(
+        self, searcher: tantivy.Searcher, addrs: list[Any], scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """New scores for the matches, and the mask of those that reach min_score."""
         n = len(addrs)
-        applies = [np.ones(n, dtype=bool) if flt is None else self._matching(searcher, flt, addrs)
-                   for flt in self.filters]
+        applies = [
+            np.ones(n, dtype=bool) if flt is None else self._matching(searcher, flt, addrs) for flt in self.filters
+        ]
         values = [self._values(searcher, f, addrs) for f in self.spec.functions]
         factor = _combine(self.spec.score_mode, self.spec.functions, values, applies, n)
         if self.spec.max_boost is not None:
@@ -58,8 +61,9 @@ class FunctionScoreRescorer:
         return final.astype(np.float32).astype(np.float64), keep
 
     def _matching(self, searcher: tantivy.Searcher, flt: tantivy.Query, addrs: list[Any]) -> np.ndarray:
-        query = tantivy.Query.boolean_query([(tantivy.Occur.Must, as_filter(self.inner)),
-                                             (tantivy.Occur.Must, as_filter(flt))])
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, as_filter(self.inner)), (tantivy.Occur.Must, as_filter(flt))]
+        )
         count = count_matches(searcher, query)
         found = {(a.segment_ord, a.doc) for _, a in searcher.search(query, limit=max(count, 1), count=False).hits}
         return np.fromiter(((a.segment_ord, a.doc) in found for a in addrs), dtype=bool, count=len(addrs))
@@ -71,8 +75,9 @@ class FunctionScoreRescorer:
         return _field_value_factor(self.ctx, searcher, function.field_value_factor, addrs) * weight
 
 
-def _field_value_factor(ctx: Context, searcher: tantivy.Searcher, spec: dict[str, Any],
-                        addrs: Sequence[Any]) -> np.ndarray:
+def _field_value_factor(
+    ctx: Context, searcher: tantivy.Searcher, spec: dict[str, Any], addrs: Sequence[Any]
+) -> np.ndarray:
     name = str(spec["field"])
     factor = float(spec.get("factor", 1.0))
     modifier = _MODIFIERS.get(str(spec.get("modifier", "none")).lower())
@@ -81,8 +86,10 @@ def _field_value_factor(ctx: Context, searcher: tantivy.Searcher, spec: dict[str
     missing = spec.get("missing")
     col = ctx.columns.get(name)
     if col is not None and col.kind not in ("integer", "float", "boolean"):
-        raise IllegalArgumentError(f"field [{name}] of type [{col.field.type}] is not supported for "
-                                   f"[field_value_factor]; expected a numeric field")
+        raise IllegalArgumentError(
+            f"field [{name}] of type [{col.field.type}] is not supported for "
+            f"[field_value_factor]; expected a numeric field"
+        )
     raw = searcher.fast_field_values(col.name, list(addrs)) if col is not None and addrs else [None] * len(addrs)
     out = np.empty(len(addrs), dtype=np.float64)
     for i, value in enumerate(raw):
@@ -93,14 +100,15 @@ def _field_value_factor(ctx: Context, searcher: tantivy.Searcher, spec: dict[str
         result = modifier(factor * float(value))
         if math.isnan(result) or math.isinf(result) or result < 0:
             raise IllegalArgumentError(
-                f"field value function must not produce negative scores, but got: [{result}] for field value: "
-                f"[{value}]")
+                f"field value function must not produce negative scores, but got: [{result}] for field value: [{value}]"
+            )
         out[i] = result
     return out
 
 
-def _combine(mode: str, functions: Sequence[dsl.Function], values: list[np.ndarray], applies: list[np.ndarray],
-             n: int) -> np.ndarray:
+def _combine(
+    mode: str, functions: Sequence[dsl.Function], values: list[np.ndarray], applies: list[np.ndarray], n: int
+) -> np.ndarray:
     """score_mode over the functions that apply to each document; 1 where none applies."""
     if not values:
         return np.ones(n)

@@ -27,13 +27,14 @@ class ServerProcess:
     proc: subprocess.Popen[str] | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    env: dict[str, str] | None = None  # extra environment, e.g. MLSEARCH_* settings
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(self.env or {}))
         src = str(Path(__file__).resolve().parents[1] / "src")
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(

@@ -230,7 +230,7 @@ def _family(ftype: str) -> str | None:
 def _collect(props: Mapping[str, Any], prefix: str, out: dict[str, Field], objects: set[str]) -> None:
     for name, spec in props.items():
         path = f"{prefix}{name}"
-        ftype = spec.get("type", "object" if "properties" in spec else "object")
+        ftype = spec.get("type", "object")
         if ftype in OBJECT_TYPES:
             objects.add(path)
             if spec.get("enabled", True) not in (False, "false"):
@@ -472,7 +472,7 @@ def _nest(path: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _failure(leaf: Field, value: Any, doc_id: str) -> str:
-    preview = value if not isinstance(value, list | dict) else value
+    preview = value
     return (
         f"failed to parse field [{leaf.path}] of type [{leaf.type}] in document with id '{doc_id}'. "
         f"Preview of field's value: '{preview}'"
@@ -526,7 +526,7 @@ def _as_text(value: Any) -> str:
 
 
 def _as_int(value: Any, ftype: str) -> int:
-    if isinstance(value, bool) or isinstance(value, dict | list):
+    if isinstance(value, bool | dict | list):
         raise ValueError(f"Current token is not a number: {value!r}")
     if isinstance(value, str):
         value = float(value) if any(c in value for c in ".eE") else int(value)
@@ -542,7 +542,7 @@ def _as_int(value: Any, ftype: str) -> int:
 
 
 def _as_float(value: Any) -> float:
-    if isinstance(value, bool) or isinstance(value, dict | list):
+    if isinstance(value, bool | dict | list):
         raise ValueError(f"Current token is not a number: {value!r}")
     number = float(value)
     if not math.isfinite(number):

@@ -15,7 +15,8 @@ import tantivy
 from mlsearch.engine.index import Index
 from mlsearch.engine.lexical import KEY_FIELD
 from mlsearch.engine.query import dsl
-from mlsearch.engine.query.compile import Context, compile_query
+from mlsearch.engine.query.compile import Context, as_filter, compile_query, count_matches
+from mlsearch.engine.query.function_score import FunctionScoreRescorer
 from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.errors import IllegalArgumentError, ParsingError, SearchPhaseExecutionError
 
@@ -93,7 +94,7 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
         search_after=None if search_after is None else tuple(search_after),
         explain=_flag(params.get("explain", body.get("explain", False))),
         aggs=aggs,
-        min_score=None if min_score is None else float(min_score),
+        min_score=None if min_score is None else _float(min_score, "min_score"),
         post_filter=dsl.parse_query(body["post_filter"]) if body.get("post_filter") else None,
         version=_flag(params.get("version", body.get("version", False))),
         seq_no_primary_term=_flag(params.get("seq_no_primary_term", body.get("seq_no_primary_term", False))),
@@ -112,10 +113,21 @@ def _token(value: Any) -> str:
 
 
 def _int(value: Any, name: str) -> int:
+    if isinstance(value, dict | list | bool):
+        raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]")
     try:
         return int(value)
     except (TypeError, ValueError):
         raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]") from None
+
+
+def _float(value: Any, name: str) -> float:
+    if isinstance(value, bool | dict | list):
+        raise ParsingError(f"[{name}] failed to parse field [{name}]")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ParsingError(f"[{name}] failed to parse field [{name}]") from None
 
 
 def _flag(value: Any) -> bool:
@@ -167,14 +179,41 @@ class Hit:
     key: int
     score: float
     sort_values: tuple[Any, ...] | None = None
+    addr: Any = None  # tantivy DocAddress in the searcher that found it (for explain)
 
 
 AggRunner = Callable[[Index, Context, tantivy.Query, dict[str, Any]], dict[str, Any]]
 
 
+@dataclass(slots=True)
+class _Plan:
+    """What one index runs: the scoring query, an optional rescoring pass, and the query aggregations see."""
+
+    query: tantivy.Query
+    hits_query: tantivy.Query
+    rescorer: FunctionScoreRescorer | None
+
+
 def context_for(index: Index) -> Context:
     lex = index.lexical
     return Context(lex.schema, lex.mappings, lex.columns, index.analyzers, index.legacy_bm25)
+
+
+def matching_query(query: dsl.Query, ctx: Context) -> tantivy.Query:
+    """The tantivy query selecting what `query` matches (a top-level function_score: its inner query)."""
+    if isinstance(query, dsl.FunctionScore):
+        return compile_query(query.query, ctx)
+    return compile_query(query, ctx)
+
+
+def _plan(req: SearchRequest, ctx: Context) -> _Plan:
+    rescorer = FunctionScoreRescorer(req.query, ctx) if isinstance(req.query, dsl.FunctionScore) else None
+    query = rescorer.inner if rescorer is not None else compile_query(req.query, ctx)
+    hits_query = query
+    if req.post_filter is not None:
+        hits_query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, query), (tantivy.Occur.Must, as_filter(compile_query(req.post_filter, ctx)))])
+    return _Plan(query, hits_query, rescorer)
 
 
 def execute(indices: Sequence[Index], req: SearchRequest, *, aggs_runner: AggRunner | None = None) -> dict[str, Any]:
@@ -184,32 +223,27 @@ def execute(indices: Sequence[Index], req: SearchRequest, *, aggs_runner: AggRun
     _check_window(indices, window)
     total = 0
     hits: list[Hit] = []
+    plans: dict[str, tuple[_Plan, tantivy.Searcher]] = {}
     aggregations: dict[str, Any] | None = None
     for index in indices:
         ctx = context_for(index)
-        query = compile_query(req.query, ctx)
-        if req.post_filter is not None:
-            hits_query = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Must, query), (tantivy.Occur.Must, tantivy.Query.const_score_query(
-                    compile_query(req.post_filter, ctx), 0.0))]
-            )
-        else:
-            hits_query = query
+        plan = _plan(req, ctx)
         searcher = index.lexical.searcher()
-        count, found = _collect(index, searcher, hits_query, req, window)
+        plans[index.name] = (plan, searcher)
+        count, found = _collect(index, searcher, plan, req, window)
         total += count
         hits.extend(found)
         if req.aggs:
             if aggs_runner is None:
                 raise IllegalArgumentError("aggregations are not available")
-            part = aggs_runner(index, ctx, query, req.aggs)
+            part = aggs_runner(index, ctx, plan.query, req.aggs)
             aggregations = part if aggregations is None else _merge_aggs(aggregations, part)
     hits = _order(hits, req)[req.from_ : window]
     response: dict[str, Any] = {
         "took": int((time.perf_counter() - started) * 1000),
         "timed_out": False,
         "_shards": {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0},
-        "hits": _hits_body(hits, total, req),
+        "hits": _hits_body(hits, total, req, plans),
     }
     if aggregations is not None:
         response["aggregations"] = aggregations
@@ -228,44 +262,72 @@ def _check_window(indices: Sequence[Index], window: int) -> None:
             )
 
 
-def _collect(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, req: SearchRequest,
+def _collect(index: Index, searcher: tantivy.Searcher, plan: _Plan, req: SearchRequest,
              window: int) -> tuple[int, list[Hit]]:
-    field_sort = [k for k in req.sort if k.field not in ("_score",)]
-    if not field_sort and req.search_after is None and req.min_score is None:
+    query = plan.hits_query
+    field_sort = [k for k in req.sort if k.field != "_score"]
+    simple = req.search_after is None and req.min_score is None and plan.rescorer is None
+    if simple and not field_sort:
         result = searcher.search(query, limit=max(window, 1), count=True)
         hits = result.hits[:window]
         keys = _keys(searcher, [a for _, a in hits])
-        return result.count, [Hit(index, k, float(s)) for (s, _), k in zip(hits, keys, strict=True)]
-    # Field sorts, search_after and min_score look at every match's sort values (fast-field columns).
-    count = searcher.search(query, limit=1, count=True).count  # tantivy panics on limit=0 for some queries
+        return result.count, [Hit(index, k, float(s), None, a) for (s, a), k in zip(hits, keys, strict=True)]
+    if simple and not req.track_scores and _column_sortable(index, req.sort):
+        return _collect_by_column(index, searcher, query, req.sort[0], window)
+    # Field sorts, search_after, min_score and rescoring look at every match's sort values (fast-field columns).
+    count = count_matches(searcher, query)
     result = searcher.search(query, limit=max(count, 1), count=False)
     addrs = [a for _, a in result.hits]
-    scores = np.fromiter((s for s, _ in result.hits), dtype=np.float64, count=len(addrs))
-    keys = _keys(searcher, addrs)
+    # Scores are float32, as Lucene's; min_score compares the values clients see.
+    scores = np.fromiter((s for s, _ in result.hits), dtype=np.float32, count=len(addrs)).astype(np.float64)
+    keep = np.ones(len(addrs), dtype=bool)
+    if plan.rescorer is not None:
+        scores, keep = plan.rescorer.rescore(searcher, addrs, scores)
     if req.min_score is not None:
-        keep = scores >= req.min_score
+        keep &= scores >= float(np.float32(req.min_score))
+    if not keep.all():
         addrs = [a for a, k in zip(addrs, keep, strict=True) if k]
-        keys = [k for k, kk in zip(keys, keep, strict=True) if kk]
         scores = scores[keep]
-        count = len(addrs)
-    columns = [_sort_column(index, searcher, key, addrs, scores) for key in (req.sort or (SortKey("_score", True),))]
-    found = [Hit(index, k, float(s), tuple(col[i] for col in columns)) for i, (k, s) in enumerate(
-        zip(keys, scores, strict=True))]
+    keys = _keys(searcher, addrs)
+    count = len(addrs)
+    sort = req.sort or (SortKey("_score", True),)
+    columns = [_sort_column(index, searcher, query, key, addrs, keys, scores) for key in sort]
+    found = [Hit(index, k, float(s), tuple(col[i] for col in columns), a) for i, (k, s, a) in enumerate(
+        zip(keys, scores, addrs, strict=True))]
     if req.search_after is not None:
-        found = [h for h in found if _after(h.sort_values, req.search_after, req.sort or (SortKey("_score", True),))]
+        found = [h for h in found if _after(h.sort_values, req.search_after, sort)]
     return count, found
+
+
+def _column_sortable(index: Index, sort: Sequence[SortKey]) -> bool:
+    """One sort key on a keyword or numeric column, missing values last: tantivy orders the matches itself."""
+    if len(sort) != 1 or sort[0].missing not in (None, "_last"):
+        return False
+    col = index.lexical.columns.get(sort[0].field)
+    return col is not None and col.kind in ("keyword", "integer", "float")
+
+
+def _collect_by_column(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, key: SortKey,
+                       window: int) -> tuple[int, list[Hit]]:
+    col = index.lexical.columns[key.field]
+    count = count_matches(searcher, query)
+    order = tantivy.Order.Desc if key.descending else tantivy.Order.Asc
+    result = searcher.search(query, limit=max(window, 1), count=False, order_by_field=col.name, order=order)
+    addrs = [a for _, a in result.hits]
+    keys = _keys(searcher, addrs)
+    return count, [Hit(index, k, 0.0, (v,), a) for (v, a), k in zip(result.hits, keys, strict=True)]
 
 
 def _keys(searcher: tantivy.Searcher, addrs: list[Any]) -> list[int]:
     return searcher.fast_field_values(KEY_FIELD, addrs) if addrs else []
 
 
-def _sort_column(index: Index, searcher: tantivy.Searcher, key: SortKey, addrs: list[Any],
-                 scores: np.ndarray) -> list[Any]:
+def _sort_column(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, key: SortKey, addrs: list[Any],
+                 keys: list[int], scores: np.ndarray) -> list[Any]:
     if key.field == "_score":
         return [float(s) for s in scores]
     if key.field == "_doc":
-        return list(range(len(addrs)))
+        return list(keys)  # index order: the store's keys grow with insertion
     col = index.lexical.columns.get(key.field)
     if col is None:
         return [None] * len(addrs)
@@ -277,17 +339,18 @@ def _sort_column(index: Index, searcher: tantivy.Searcher, key: SortKey, addrs: 
             f"inverted index. Note that this can use significant memory."
         )
     if col.kind == "keyword":
-        return _keyword_values(index, searcher, col.name, addrs)
+        return _keyword_values(searcher, query, col.name, addrs)
     return searcher.fast_field_values(col.name, addrs)
 
 
-def _keyword_values(index: Index, searcher: tantivy.Searcher, name: str, addrs: list[Any]) -> list[Any]:
-    # tantivy reads text columns only through stored documents or ordering; order the matches by the column
-    # and read each document's rank, which sorts keyword values exactly.
+def _keyword_values(searcher: tantivy.Searcher, query: tantivy.Query, name: str, addrs: list[Any]) -> list[Any]:
+    # tantivy's Python API reads text columns only through ordering: order the query's matches by the column and
+    # take each one's value.
     values: list[Any] = [None] * len(addrs)
+    if not addrs:
+        return values
     position = {(a.segment_ord, a.doc): i for i, a in enumerate(addrs)}
-    ordered = searcher.search(tantivy.Query.all_query(), limit=max(searcher.num_docs, 1), count=False,
-                              order_by_field=name, order=tantivy.Order.Asc)
+    ordered = searcher.search(query, limit=len(addrs), count=False, order_by_field=name, order=tantivy.Order.Asc)
     for rank_value, addr in ordered.hits:
         i = position.get((addr.segment_ord, addr.doc))
         if i is not None:
@@ -349,31 +412,36 @@ def _after(values: tuple[Any, ...] | None, after: tuple[Any, ...], keys: Sequenc
     return False
 
 
-def _hits_body(hits: list[Hit], total: int, req: SearchRequest) -> dict[str, Any]:
+def _hits_body(hits: list[Hit], total: int, req: SearchRequest,
+               plans: dict[str, tuple[_Plan, tantivy.Searcher]]) -> dict[str, Any]:
     by_index: dict[str, list[int]] = {}
     for hit in hits:
         by_index.setdefault(hit.index.name, []).append(hit.key)
-    docs = {}
-    for hit in hits:
-        if hit.index.name not in docs:
-            docs[hit.index.name] = hit.index.store.by_keys(by_index[hit.index.name])
-    sorted_by_field = bool(req.sort) and req.sort[0].field != "_score"
+    docs = {name: hits_of[0].index.store.by_keys(keys) for name, keys in by_index.items()
+            for hits_of in [[h for h in hits if h.index.name == name]]}
+    # Scores are computed when sorting by relevance, when `_score` is one of the sort keys, or with track_scores.
+    scored = not req.sort or any(k.field == "_score" for k in req.sort) or req.track_scores
     rendered = []
     for hit in hits:
         doc = docs[hit.index.name].get(hit.key)
         if doc is None or doc.source is None:
             continue  # deleted since the last refresh
         item: dict[str, Any] = {"_index": hit.index.name, "_id": doc.id}
+        if req.explain:
+            item["_shard"] = f"[{hit.index.name}][0]"
         if req.version:
             item["_version"] = doc.version
         if req.seq_no_primary_term:
             item["_seq_no"], item["_primary_term"] = doc.seq_no, doc.primary_term
-        item["_score"] = None if sorted_by_field and not req.track_scores else np.float32(hit.score)
+        item["_score"] = np.float32(hit.score) if scored else None
         source = req.source.apply(orjson.loads(doc.source))
         if source is not None:
             item["_source"] = source
         if req.sort:
             item["sort"] = [_sort_value(v) for v in hit.sort_values or ()]
+        if req.explain:
+            plan, searcher = plans[hit.index.name]
+            item["_explanation"] = _explanation(plan, searcher, hit)
         rendered.append(item)
     scores = [h["_score"] for h in rendered if h["_score"] is not None]
     body: dict[str, Any] = {}
@@ -383,10 +451,27 @@ def _hits_body(hits: list[Hit], total: int, req: SearchRequest) -> dict[str, Any
             body["total"] = {"value": limit, "relation": "gte"}
         else:
             body["total"] = {"value": total, "relation": "eq"}
-    body["max_score"] = max(scores) if scores and not sorted_by_field else (
-        max(scores) if scores and req.track_scores else None)
+    body["max_score"] = max(scores) if scores else None
     body["hits"] = rendered
     return body
+
+
+def _explanation(plan: _Plan, searcher: tantivy.Searcher, hit: Hit) -> dict[str, Any]:
+    """OpenSearch's explanation shape (value, description, details) from tantivy's own explanation."""
+    if hit.addr is None:
+        return {"value": hit.score, "description": "score", "details": []}
+    try:
+        inner = _normalize_explanation(orjson.loads(plan.hits_query.explain(searcher, hit.addr).to_json()))
+    except ValueError:
+        inner = {"value": hit.score, "description": "score", "details": []}
+    if plan.rescorer is not None:
+        return {"value": np.float32(hit.score), "description": "function score, computed from:", "details": [inner]}
+    return inner
+
+
+def _normalize_explanation(node: dict[str, Any]) -> dict[str, Any]:
+    return {"value": np.float32(node.get("value", 0.0)), "description": str(node.get("description", "")),
+            "details": [_normalize_explanation(d) for d in node.get("details") or []]}
 
 
 def _sort_value(value: Any) -> Any:

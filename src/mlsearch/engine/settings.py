@@ -146,7 +146,7 @@ def number(minimum: float | None = None, maximum: float | None = None) -> Parser
 def text(name: str, raw: Any) -> str:
     if isinstance(raw, dict | list):
         raise IllegalArgumentError(f"Failed to parse value [{raw}] for setting [{name}]")
-    return str(raw)
+    return as_string(raw)
 
 
 def one_of(*choices: str) -> Parser:

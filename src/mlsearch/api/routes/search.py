@@ -16,8 +16,8 @@ from mlsearch.api.routes._common import blocking, node_of
 from mlsearch.engine import aggs
 from mlsearch.engine.index import Index
 from mlsearch.engine.query import dsl
-from mlsearch.engine.query.compile import compile_query
-from mlsearch.engine.search import context_for, execute, parse_request
+from mlsearch.engine.query.compile import count_matches
+from mlsearch.engine.search import context_for, execute, matching_query, parse_request
 from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError
 
 _SEARCH_PARAMS = ("q", "size", "from", "sort", "_source", "_source_includes", "_source_excludes",
@@ -67,8 +67,8 @@ async def count(request: Request) -> Response:
 def _count(indices: list[Index], query: dsl.Query) -> int:
     total = 0
     for index in indices:
-        compiled = compile_query(query, context_for(index))
-        total += index.lexical.searcher().search(compiled, limit=1, count=True).count
+        compiled = matching_query(query, context_for(index))
+        total += count_matches(index.lexical.searcher(), compiled)
     return total
 
 

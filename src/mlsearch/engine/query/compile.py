@@ -6,7 +6,9 @@ term-level queries on non-text fields, ranges, exists, ids and multi-term patter
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,7 @@ import tantivy
 
 from mlsearch.engine import dates
 from mlsearch.engine.analysis import Analyzers
+from mlsearch.engine.date_math import resolve_now
 from mlsearch.engine.lexical import FIELD_NAMES, ID_FIELD, Column
 from mlsearch.engine.mapping import Field, Mappings
 from mlsearch.engine.query import dsl
@@ -348,42 +351,52 @@ def _range(q: dsl.Range, ctx: Context) -> tantivy.Query:
     convert = _range_converter(col, q.format)
     lower, include_lower = (q.gte, True) if q.gte is not None else (q.gt, False)
     upper, include_upper = (q.lte, True) if q.lte is not None else (q.lt, False)
-    low = None if lower is None else convert(lower)
-    high = None if upper is None else convert(upper)
+    low = None if lower is None else convert(lower, not include_lower)
+    high = None if upper is None else convert(upper, include_upper)
     if low is None and high is None:
         return constant(tantivy.Query.exists_query(col.name), q.boost)
     if col.kind == "integer":
         # whole-number columns: exclusive or fractional bounds become inclusive whole numbers
-        import math
-
         if low is not None:
             low = math.ceil(low) if include_lower else math.floor(low) + 1
             include_lower = True
         if high is not None:
             high = math.floor(high) if include_upper else math.ceil(high) - 1
             include_upper = True
+    # tantivy wants an unbounded side marked inclusive
     query = tantivy.Query.range_query(ctx.schema, col.name, _FIELD_TYPES[col.kind], low, high,
-                                      include_lower, include_upper)
+                                      include_lower or low is None, include_upper or high is None)
     return constant(query, q.boost)
 
 
-def _range_converter(col: Column, fmt: str | None) -> Callable[[Any], Any]:
+def _range_converter(col: Column, fmt: str | None) -> Callable[[Any, bool], Any]:
     if col.field.base_type == "date":
-        return lambda v: _date_bound(v, fmt or col.field.date_format)
-    return lambda v: _typed_value(col, v)
+        return lambda v, up: _date_bound(v, fmt or col.field.date_format, up)
+    return lambda v, up: _typed_value(col, v)
 
 
-def _date_bound(value: Any, fmt: str | None) -> int:
-    if isinstance(value, str) and value.startswith("now"):
-        import time
+_ROUNDING = re.compile(r"/([yMwdhHms])$")
 
-        from mlsearch.engine.date_math import resolve_now
 
-        return resolve_now(value, int(time.time() * 1000))
-    try:
-        return dates.parse(value, fmt)
-    except ValueError as exc:
-        raise IllegalArgumentError(str(exc)) from None
+def _date_bound(value: Any, fmt: str | None, round_up: bool) -> int:
+    """A date bound with date math (`now-1d/d`, `2020-01-01||+1M`); `gt` and `lte` round up, as in OpenSearch."""
+    if not isinstance(value, str) or not (value.startswith("now") or "||" in value):
+        try:
+            return dates.parse(value, fmt)
+        except ValueError as exc:
+            raise IllegalArgumentError(str(exc)) from None
+    if value.startswith("now"):
+        anchor, math_part = int(time.time() * 1000), value[3:]
+    else:
+        text, _, math_part = value.partition("||")
+        try:
+            anchor = dates.parse(text, fmt)
+        except ValueError as exc:
+            raise IllegalArgumentError(str(exc)) from None
+    rounding = _ROUNDING.search(math_part)
+    if round_up and rounding:
+        return resolve_now(f"now{math_part}+1{rounding.group(1)}", anchor) - 1
+    return resolve_now("now" + math_part, anchor)
 
 
 @compiles(dsl.Exists)
@@ -506,3 +519,8 @@ def _query_string(q: dsl.QueryString, ctx: Context) -> tantivy.Query:
     from mlsearch.engine.query.query_string import compile_query_string
 
     return compile_query_string(q, ctx)
+
+
+def count_matches(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    """How many documents match (tantivy's top-docs collector panics on a limit of 0, so ask for one)."""
+    return int(searcher.search(query, limit=1, count=True).count)

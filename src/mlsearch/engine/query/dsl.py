@@ -242,6 +242,24 @@ def _boost(name: str, body: dict[str, Any]) -> float:
         raise ParsingError(f"[{name}] failed to parse field [boost]") from None
 
 
+def _number(kind: str, body: dict[str, Any], key: str, default: Any, cast: type = float) -> Any:
+    """A numeric option; anything that is not a number gets the parsing_exception OpenSearch gives."""
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool | dict | list):
+        raise ParsingError(f"[{kind}] failed to parse field [{key}]")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ParsingError(f"[{kind}] failed to parse field [{key}]") from None
+    if cast is int:
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ParsingError(f"[{kind}] failed to parse field [{key}]")
+        return int(number)
+    return number
+
+
 def _msm(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -255,6 +273,8 @@ def _clauses(name: str, value: Any) -> tuple[Query, ...]:
 
 def parse_fields(value: Any) -> tuple[tuple[str, float], ...]:
     """`["title^2", "body"]` -> (("title", 2.0), ("body", 1.0))."""
+    if value is not None and not isinstance(value, str | list):
+        raise ParsingError("[fields] failed to parse field [fields]: expected a string or an array of strings")
     items = [value] if isinstance(value, str) else list(value or [])
     out = []
     for item in items:
@@ -299,7 +319,7 @@ def _match(body: Any) -> Query:
         raise ParsingError(f"[match] query does not support [operator] value [{spec['operator']}]")
     return Match(
         name, spec["query"], operator, _msm(spec.get("minimum_should_match")),
-        None if spec.get("fuzziness") is None else str(spec["fuzziness"]), int(spec.get("prefix_length", 0)),
+        None if spec.get("fuzziness") is None else str(spec["fuzziness"]), _number("match", spec, "prefix_length", 0, int),
         spec.get("analyzer"), str(spec.get("zero_terms_query", "none")).lower(), _boost("match", spec),
     )
 
@@ -312,7 +332,7 @@ def _phrase(kind: str, prefix: bool) -> Parser:
         _check_keys(kind, spec, {"query", "slop", "analyzer", "boost", "max_expansions", "zero_terms_query"})
         if "query" not in spec:
             raise ParsingError(f"[{kind}] requires query value")
-        return MatchPhrase(name, spec["query"], int(spec.get("slop", 0)), spec.get("analyzer"), prefix,
+        return MatchPhrase(name, spec["query"], _number(kind, spec, "slop", 0, int), spec.get("analyzer"), prefix,
                            _boost(kind, spec))
 
     return parse
@@ -333,12 +353,11 @@ def _multi_match(body: Any) -> Query:
     kind = str(body.get("type", "best_fields")).lower()
     if kind not in _MULTI_TYPES:
         raise ParsingError(f"failed to parse [multi_match] query type [{kind}]. unknown type.")
-    tie = body.get("tie_breaker")
     return MultiMatch(
         body["query"], parse_fields(body.get("fields")), kind, str(body.get("operator", "or")).lower(),
-        _msm(body.get("minimum_should_match")), None if tie is None else float(tie),
+        _msm(body.get("minimum_should_match")), _number("multi_match", body, "tie_breaker", None),
         None if body.get("fuzziness") is None else str(body["fuzziness"]), body.get("analyzer"),
-        int(body.get("slop", 0)), _boost("multi_match", body),
+        _number("multi_match", body, "slop", 0, int), _boost("multi_match", body),
     )
 
 
@@ -435,7 +454,8 @@ def _fuzzy(body: Any) -> Query:
         return Fuzzy(name, str(spec))
     _check_keys("fuzzy", spec, {"value", "fuzziness", "prefix_length", "max_expansions", "transpositions", "boost",
                                 "rewrite"})
-    return Fuzzy(name, str(spec.get("value", "")), str(spec.get("fuzziness", "AUTO")), int(spec.get("prefix_length", 0)),
+    return Fuzzy(name, str(spec.get("value", "")), str(spec.get("fuzziness", "AUTO")),
+                 _number("fuzzy", spec, "prefix_length", 0, int),
                  bool(spec.get("transpositions", True)), _boost("fuzzy", spec))
 
 
@@ -466,7 +486,7 @@ def _dis_max(body: Any) -> Query:
     _check_keys("dis_max", body, {"queries", "tie_breaker", "boost"})
     if not body.get("queries"):
         raise ParsingError("[dis_max] requires 'queries' field with at least one clause")
-    return DisMax(_clauses("queries", body["queries"]), float(body.get("tie_breaker", 0.0)), _boost("dis_max", body))
+    return DisMax(_clauses("queries", body["queries"]), _number("dis_max", body, "tie_breaker", 0.0), _boost("dis_max", body))
 
 
 @query_parser("function_score")
@@ -482,11 +502,9 @@ def _function_score(body: Any) -> Query:
         if not isinstance(spec, dict):
             raise ParsingError("failed to parse [functions] array: malformed query, expected a [START_OBJECT]")
         functions.append(_function(spec, top_level=False))
-    max_boost = body.get("max_boost")
-    min_score = body.get("min_score")
     return FunctionScore(
         query, tuple(functions), str(body.get("score_mode", "multiply")), str(body.get("boost_mode", "multiply")),
-        None if max_boost is None else float(max_boost), None if min_score is None else float(min_score),
+        _number("function_score", body, "max_boost", None), _number("function_score", body, "min_score", None),
         _boost("function_score", body),
     )
 
@@ -505,10 +523,9 @@ def _function(spec: dict[str, Any], *, top_level: bool) -> Function:
     factor = spec.get("field_value_factor")
     if factor is not None and (not isinstance(factor, dict) or "field" not in factor):
         raise ParsingError("[field_value_factor] required field 'field' missing")
-    weight = spec.get("weight")
     return Function(
         parse_query(spec["filter"]) if spec.get("filter") is not None and not top_level else None,
-        None if weight is None else float(weight),
+        _number("function_score", spec, "weight", None),
         factor,
     )
 

@@ -8,7 +8,7 @@ import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import RequestError
 
-from conftest import RawHttp, ServerProcess, assert_error
+from tests.conftest import RawHttp, ServerProcess, assert_error
 
 
 def test_root_and_head(client: OpenSearch, http: RawHttp) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from opensearchpy import OpenSearch
 
-from conftest import RawHttp, ServerProcess
+from tests.conftest import RawHttp, ServerProcess
 
 IDX = "errors-idx"
 

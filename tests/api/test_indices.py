@@ -7,7 +7,7 @@ import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError
 
-from conftest import RawHttp, assert_error
+from tests.conftest import RawHttp, assert_error
 
 
 def test_create_with_settings_mappings_aliases(client: OpenSearch, index_name: str) -> None:

@@ -250,6 +250,19 @@ def execute(indices: Sequence[Index], req: SearchRequest, *, aggs_runner: AggRun
     return response
 
 
+def collect_hits(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, req: SearchRequest,
+                 window: int) -> tuple[int, list[Hit]]:
+    """Matches of an already compiled query, ordered by the request's sort (top_hits uses this)."""
+    return _collect(index, searcher, _Plan(query, query, None), req, window)
+
+
+def render_hits(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, hits: list[Hit], total: int,
+                req: SearchRequest) -> dict[str, Any]:
+    """The `hits` object of a response for hits of one index."""
+    return _hits_body(_order(hits, req)[req.from_ : req.from_ + req.size], total, req,
+                      {index.name: (_Plan(query, query, None), searcher)})
+
+
 def _check_window(indices: Sequence[Index], window: int) -> None:
     for index in indices:
         limit = int(index.setting("index.max_result_window", 10000))

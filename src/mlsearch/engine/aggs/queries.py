@@ -59,6 +59,7 @@ def render_top_hits(env: Env, scope: Scope, node: Node, raw: dict[str, Any] | No
         version=bool(params.get("version", False)),
     )
     # The search module's collection and rendering of hits, on the bucket's query.
-    total, hits = search._collect(env.index, env.searcher, scope(), req, offset + size)
-    body = search._hits_body(search._order(hits, req)[offset : offset + size], total, req)
+    query = scope()
+    total, hits = search.collect_hits(env.index, env.searcher, query, req, offset + size)
+    body = search.render_hits(env.index, env.searcher, query, hits, total, req)
     return Result(node, {"hits": body}, sort=req.sort, size=size)

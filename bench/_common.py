@@ -8,10 +8,7 @@ import http.client
 import json
 import os
 import re
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +19,13 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-SCIFACT = Path(os.environ.get("MLSEARCH_SCIFACT", "/work/shared/data/scifact"))
+SCIFACT = Path(os.environ.get("MLSEARCH_SCIFACT", ROOT.parent / "shared" / "data" / "scifact"))
 _LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
 
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))  # the scripts run from a checkout, without installing the package
+
+from mlsearch.launcher import ServerProcess  # noqa: E402
 
 
 def quick() -> bool:
@@ -37,63 +36,11 @@ def quick() -> bool:
 # ---- a server process -----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """`mlsearch serve` on a free loopback port, over `data_dir`."""
-
-    data_dir: Path
-    proc: subprocess.Popen[str] | None = None
-    host: str = "127.0.0.1"
-    port: int = 0
-
-    def start(self, timeout: float = 60.0) -> Server:
-        env = dict(
-            os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")
-        )
-        cmd = [sys.executable, "-m", "mlsearch", "serve", "--host", "127.0.0.1", "--port", "0",
-               "--data-dir", str(self.data_dir), "--log-level", "warning"]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"server exited with {self.proc.wait()}")
-            match = _LISTENING.search(line)
-            if match:
-                self.host, self.port = match.group(1), int(match.group(2))
-                break
-        threading.Thread(target=self._pump, daemon=True).start()
-        self._wait_ready(deadline)
-        return self
-
-    def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            sys.stderr.write(f"[server] {line}")
-
-    def _wait_ready(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            try:
-                if self.client().request("GET", "/")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not answer in time")
+class Server(ServerProcess):
+    """The launcher, with a keep-alive client for the benchmark scripts."""
 
     def client(self) -> Client:
         return Client(self.host, self.port)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=60)
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class Client:

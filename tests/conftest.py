@@ -2,107 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import urllib3
 from opensearchpy import OpenSearch
 
-_LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
+from mlsearch.launcher import ServerProcess
 
-
-@dataclass
-class ServerProcess:
-    """A `mlsearch serve` child process; `url` is set once it printed its port."""
-
-    data_dir: Path
-    proc: subprocess.Popen[str] | None = None
-    host: str = "127.0.0.1"
-    port: int = 0
-    env: dict[str, str] | None = None  # extra environment, e.g. MLSEARCH_* settings
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **(self.env or {}))
-        src = str(Path(__file__).resolve().parents[1] / "src")
-        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlsearch",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data-dir",
-                str(self.data_dir),
-                "--log-level",
-                "warning",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"server exited with {self.proc.wait()}")
-            match = _LISTENING.search(line)
-            if match:
-                self.host, self.port = match.group(1), int(match.group(2))
-                break
-        else:
-            raise RuntimeError("server did not print its port in time")
-        self._drain()
-        self.wait_ready(deadline)
-        return self
-
-    def _drain(self) -> None:
-        import threading
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                sys.stderr.write(f"[server] {line}")
-
-        threading.Thread(target=pump, daemon=True).start()
-
-    def wait_ready(self, deadline: float) -> None:
-        http = urllib3.PoolManager()
-        while time.monotonic() < deadline:
-            try:
-                if http.request("GET", self.url + "/", timeout=1.0).status == 200:
-                    return
-            except urllib3.exceptions.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("server did not answer in time")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
-
+__all__ = ["RawHttp", "ServerProcess", "assert_error"]
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:

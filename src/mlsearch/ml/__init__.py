@@ -1,0 +1,1 @@
+"""ML Commons: model records and groups, tasks, deployed predictors, runtimes, connectors and algorithms."""

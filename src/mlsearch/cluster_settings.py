@@ -63,23 +63,47 @@ def _core() -> list[Setting]:
 def _ml_commons() -> list[Setting]:
     p = "plugins.ml_commons."
     booleans = {
-        "only_run_on_ml_node": True, "enable_inhouse_python_model": False, "allow_custom_deployment_plan": False,
-        "model_auto_redeploy.enable": True, "allow_registering_model_via_url": False,
-        "allow_registering_model_via_local_file": False, "local_model.enabled": True,
-        "model_access_control_enabled": False, "memory_feature_enabled": True, "rag_pipeline_feature_enabled": True,
-        "agent_framework_enabled": True, "unified_agent_api_enabled": False, "agentic_memory_enabled": True,
-        "mcp_connector_enabled": False, "mcp_server_enabled": False, "execute_tools_enabled": True,
-        "controller_enabled": True, "safe_delete_model": False, "stream_enabled": False,
-        "index_insight_feature_enabled": False, "agentic_search_template_enabled": False, "ag_ui_enabled": False,
-        "connector.private_ip_enabled": False, "connector_access_control_enabled": False,
-        "remote_inference.enabled": True, "model_auto_deploy.enable": True, "offline_batch_inference_enabled": True,
+        "only_run_on_ml_node": True,
+        "enable_inhouse_python_model": False,
+        "allow_custom_deployment_plan": False,
+        "model_auto_redeploy.enable": True,
+        "allow_registering_model_via_url": False,
+        "allow_registering_model_via_local_file": False,
+        "local_model.enabled": True,
+        "model_access_control_enabled": False,
+        "memory_feature_enabled": True,
+        "rag_pipeline_feature_enabled": True,
+        "agent_framework_enabled": True,
+        "unified_agent_api_enabled": False,
+        "agentic_memory_enabled": True,
+        "mcp_connector_enabled": False,
+        "mcp_server_enabled": False,
+        "execute_tools_enabled": True,
+        "controller_enabled": True,
+        "safe_delete_model": False,
+        "stream_enabled": False,
+        "index_insight_feature_enabled": False,
+        "agentic_search_template_enabled": False,
+        "ag_ui_enabled": False,
+        "connector.private_ip_enabled": False,
+        "connector_access_control_enabled": False,
+        "remote_inference.enabled": True,
+        "model_auto_deploy.enable": True,
+        "offline_batch_inference_enabled": True,
         "offline_batch_ingestion_enabled": True,
     }
     integers = {
-        "max_model_on_node": 10, "max_register_model_tasks_per_node": 10, "max_deploy_model_tasks_per_node": 10,
-        "max_ml_task_per_node": 10, "sync_up_job_interval_in_seconds": 10, "ml_task_timeout_in_seconds": 600,
-        "monitoring_request_count": 100, "model_auto_redeploy.lifetime_retry_times": 3,
-        "max_json_size": 100_000_000, "max_batch_inference_tasks": 100, "max_batch_ingestion_tasks": 100,
+        "max_model_on_node": 10,
+        "max_register_model_tasks_per_node": 10,
+        "max_deploy_model_tasks_per_node": 10,
+        "max_ml_task_per_node": 10,
+        "sync_up_job_interval_in_seconds": 10,
+        "ml_task_timeout_in_seconds": 600,
+        "monitoring_request_count": 100,
+        "model_auto_redeploy.lifetime_retry_times": 3,
+        "max_json_size": 100_000_000,
+        "max_batch_inference_tasks": 100,
+        "max_batch_ingestion_tasks": 100,
         "batch_ingestion_bulk_size": 500,
     }
     lists = {
@@ -182,8 +206,11 @@ class ClusterSettings:
         if include_defaults:
             groups["defaults"] = self.registry.defaults()
         return {
-            key: ({k: as_string(v) for k, v in values.items()} if flat else nest(
-                {k: as_string(v) for k, v in values.items()}))
+            key: (
+                {k: as_string(v) for k, v in values.items()}
+                if flat
+                else nest({k: as_string(v) for k, v in values.items()})
+            )
             for key, values in groups.items()
         }
 

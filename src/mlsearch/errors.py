@@ -58,9 +58,7 @@ class InvalidIndexNameError(MLSearchError):
     error_type = "invalid_index_name_exception"
 
     def __init__(self, index: str, why: str) -> None:
-        super().__init__(
-            f"Invalid index name [{index}], {why}", index=index, index_uuid="_na_"
-        )
+        super().__init__(f"Invalid index name [{index}], {why}", index=index, index_uuid="_na_")
 
 
 class IndexNotFoundError(MLSearchError):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import RequestError
+
 from tests.conftest import RawHttp, assert_error
 
 MAPPING = {

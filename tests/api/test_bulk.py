@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 from opensearchpy import OpenSearch
+
 from tests.conftest import RawHttp, assert_error
 
 SHARDS = {"total": 2, "successful": 1, "failed": 0}

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from opensearchpy import ConflictError, NotFoundError, OpenSearch, RequestError
+
 from tests.conftest import RawHttp, assert_error
 
 COMMON = {

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from opensearchpy import ConflictError, NotFoundError, OpenSearch, RequestError
+
 from tests.conftest import RawHttp, assert_error
 
 SHARDS = {"total": 2, "successful": 1, "failed": 0}

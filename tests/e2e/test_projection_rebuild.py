@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import RawHttp, ServerProcess
 from mlsearch.engine.lexical import verify_segments
+from tests.conftest import RawHttp, ServerProcess
 
 INDEX = "proj"
 WORDS = [

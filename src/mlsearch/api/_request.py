@@ -29,8 +29,9 @@ async def raw_body(request: Request) -> bytes:
     return body
 
 
-async def json_body(request: Request, *, required: bool = False,
-                    error: Callable[[str], MLSearchError] | None = None) -> Any:
+async def json_body(
+    request: Request, *, required: bool = False, error: Callable[[str], MLSearchError] | None = None
+) -> Any:
     """The parsed JSON body, or None when empty; malformed JSON gets a json_parse_exception (or `error`)."""
     body = await raw_body(request)
     if not body.strip():
@@ -42,12 +43,6 @@ async def json_body(request: Request, *, required: bool = False,
     except orjson.JSONDecodeError as exc:
         reason = f"Unexpected character in JSON: {exc}"
         raise (error(reason) if error else JsonParseError(reason)) from None
-
-
-def ndjson_lines(body: bytes) -> list[bytes]:
-    lines = body.split(b"\n")
-    return [line for line in lines if line.strip()] if not lines or lines[-1].strip() == b"" else \
-        [line for line in lines if line.strip()]
 
 
 def param_bool(request: Request, name: str, default: bool = False) -> bool:

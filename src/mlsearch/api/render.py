@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
-def json_response(body: Any, status: int = 200, *, request: Request | None = None,
-                  headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, *, request: Request | None = None, headers: dict[str, str] | None = None
+) -> Response:
     if request is not None:
         body = _filter_path(body, request.query_params.get("filter_path"))
     option = _OPTIONS
@@ -25,8 +26,9 @@ def json_response(body: Any, status: int = 200, *, request: Request | None = Non
         option |= orjson.OPT_INDENT_2
     if request is not None and request.method == "HEAD":
         return Response(b"", status_code=status, media_type="application/json", headers=headers)
-    return Response(orjson.dumps(body, option=option), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        orjson.dumps(body, option=option), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def error_body(error: MLSearchError) -> dict[str, Any]:
@@ -38,19 +40,27 @@ def error_body(error: MLSearchError) -> dict[str, Any]:
 def error_response(error: MLSearchError, request: Request | None = None) -> Response:
     if request is not None and request.method == "HEAD":
         return Response(b"", status_code=error.status)
-    return Response(orjson.dumps(error_body(error), option=_OPTIONS), status_code=error.status,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(error_body(error), option=_OPTIONS), status_code=error.status, media_type="application/json"
+    )
 
 
 def internal_error_response(exc: BaseException) -> Response:
     log.error("unexpected error", exc_info=exc)
-    body = {"error": {"root_cause": [{"type": "exception", "reason": "internal server error"}],
-                      "type": "exception", "reason": "internal server error"}, "status": 500}
+    body = {
+        "error": {
+            "root_cause": [{"type": "exception", "reason": "internal server error"}],
+            "type": "exception",
+            "reason": "internal server error",
+        },
+        "status": 500,
+    }
     return Response(orjson.dumps(body), status_code=500, media_type="application/json")
 
 
-def cat_response(request: Request, columns: Sequence[str], rows: Sequence[dict[str, Any]],
-                 default: Sequence[str] | None = None) -> Response:
+def cat_response(
+    request: Request, columns: Sequence[str], rows: Sequence[dict[str, Any]], default: Sequence[str] | None = None
+) -> Response:
     """A `_cat` answer: aligned text (`v` adds headers, `h` picks columns) or JSON with `format=json`."""
     wanted = _columns(request.query_params.get("h"), columns, default or columns)
     if request.query_params.get("format") == "json":
@@ -59,8 +69,9 @@ def cat_response(request: Request, columns: Sequence[str], rows: Sequence[dict[s
     if request.query_params.get("v") is not None:
         table.insert(0, list(wanted))
     widths = [max((len(str(line[i])) for line in table), default=0) for i in range(len(wanted))]
-    text = "".join(" ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() + "\n"
-                   for line in table)
+    text = "".join(
+        " ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() + "\n" for line in table
+    )
     return Response(text, media_type="text/plain; charset=UTF-8")
 
 

@@ -23,11 +23,7 @@ def _standard() -> tantivy.TextAnalyzer:
 
 def _simple() -> tantivy.TextAnalyzer:
     # Lucene's simple analyzer splits on non-letters.
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"[^\W\d_]+"))
-        .filter(tantivy.Filter.lowercase())
-        .build()
-    )
+    return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"[^\W\d_]+")).filter(tantivy.Filter.lowercase()).build()
 
 
 def _whitespace() -> tantivy.TextAnalyzer:

@@ -11,11 +11,36 @@ from mlsearch.errors import MapperParsingError
 
 DEFAULT_FORMAT = "strict_date_optional_time||epoch_millis"
 _ISO = re.compile(r"^[+-]?\d{4,}-\d{2}(-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d{1,9})?)?)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-_NAMED = {"strict_date_optional_time", "date_optional_time", "strict_date_time", "date_time", "epoch_millis",
-          "epoch_second", "strict_date", "date", "basic_date", "strict_date_hour_minute_second",
-          "date_hour_minute_second", "strict_year_month_day", "year_month_day", "year", "strict_year"}
-_JAVA = [("yyyy", "%Y"), ("uuuu", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"),
-         ("SSS", "%f"), ("Z", "%z"), ("XXX", "%z"), ("'T'", "T")]
+_NAMED = {
+    "strict_date_optional_time",
+    "date_optional_time",
+    "strict_date_time",
+    "date_time",
+    "epoch_millis",
+    "epoch_second",
+    "strict_date",
+    "date",
+    "basic_date",
+    "strict_date_hour_minute_second",
+    "date_hour_minute_second",
+    "strict_year_month_day",
+    "year_month_day",
+    "year",
+    "strict_year",
+}
+_JAVA = [
+    ("yyyy", "%Y"),
+    ("uuuu", "%Y"),
+    ("MM", "%m"),
+    ("dd", "%d"),
+    ("HH", "%H"),
+    ("mm", "%M"),
+    ("ss", "%S"),
+    ("SSS", "%f"),
+    ("Z", "%z"),
+    ("XXX", "%z"),
+    ("'T'", "T"),
+]
 
 
 def check_format(fmt: str, path: str) -> None:

@@ -230,8 +230,9 @@ class Indices:
             for verb, index_name, alias, _ in actions:
                 index = self.get(index_name)
                 if verb == "add" and alias in self._indices:
-                    raise IllegalArgumentError(f"Invalid alias name [{alias}], an index exists with the same name "
-                                               f"as the alias")
+                    raise IllegalArgumentError(
+                        f"Invalid alias name [{alias}], an index exists with the same name as the alias"
+                    )
                 if verb == "remove" and alias not in index.meta.aliases:
                     from mlsearch.errors import ResourceNotFoundError
 

@@ -58,8 +58,11 @@ def resolve(
             chosen += [n for n in names if include_hidden or not n.startswith(".")]
             continue
         if "*" in part:
-            matched = [n for n in names if fnmatch.fnmatchcase(n, part) and (include_hidden or not n.startswith(".")
-                                                                              or part.startswith("."))]
+            matched = [
+                n
+                for n in names
+                if fnmatch.fnmatchcase(n, part) and (include_hidden or not n.startswith(".") or part.startswith("."))
+            ]
             for alias, targets in aliases.items():
                 if fnmatch.fnmatchcase(alias, part):
                     matched += targets

@@ -30,8 +30,10 @@ class SourceFilter:
             for key in spec:
                 if key not in ("includes", "include", "excludes", "exclude"):
                     raise ParsingError(f"Unknown key for a START_OBJECT in [{key}].")
-            return cls(includes=_patterns(spec.get("includes", spec.get("include"))),
-                       excludes=_patterns(spec.get("excludes", spec.get("exclude"))))
+            return cls(
+                includes=_patterns(spec.get("includes", spec.get("include"))),
+                excludes=_patterns(spec.get("excludes", spec.get("exclude"))),
+            )
         raise ParsingError("Expected one of [TRUE, FALSE, VALUE_STRING, START_ARRAY, START_OBJECT] for [_source]")
 
     @classmethod
@@ -75,8 +77,12 @@ def _matches(path: str, patterns: tuple[str, ...]) -> bool:
 
 def _could_match_below(path: str, patterns: tuple[str, ...]) -> bool:
     prefix = path + "."
-    return any(p.startswith(prefix) or (fnmatch.fnmatchcase(prefix, p.split(".")[0] + "*") and "*" in p)
-               or (fnmatch.fnmatchcase(path, p.split(".", 1)[0]) and "." in p) for p in patterns)
+    return any(
+        p.startswith(prefix)
+        or (fnmatch.fnmatchcase(prefix, p.split(".")[0] + "*") and "*" in p)
+        or (fnmatch.fnmatchcase(path, p.split(".", 1)[0]) and "." in p)
+        for p in patterns
+    )
 
 
 def _filter(obj: dict[str, Any], prefix: str, includes: tuple[str, ...], excludes: tuple[str, ...]) -> dict[str, Any]:
@@ -94,8 +100,10 @@ def _filter(obj: dict[str, Any], prefix: str, includes: tuple[str, ...], exclude
             continue
         if isinstance(value, list) and any(isinstance(v, dict) for v in value) and (not included or excludes):
             if included or _could_match_below(path, includes):
-                items = [_filter(v, f"{path}.", () if included else includes, excludes) if isinstance(v, dict)
-                         else v for v in value]
+                items = [
+                    _filter(v, f"{path}.", () if included else includes, excludes) if isinstance(v, dict) else v
+                    for v in value
+                ]
                 items = [v for v in items if v != {} or included]
                 if items or included:
                     out[key] = items

@@ -125,9 +125,11 @@ class Store:
     # ---- documents ------------------------------------------------------------------------------------
 
     def get(self, doc_id: str) -> StoredDoc | None:
-        row = self._reader().execute(
-            "SELECT key, id, source, seq_no, primary_term, version FROM docs WHERE id = ?", (doc_id,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT key, id, source, seq_no, primary_term, version FROM docs WHERE id = ?", (doc_id,))
+            .fetchone()
+        )
         return None if row is None else StoredDoc(*row)
 
     def get_many(self, doc_ids: Sequence[str]) -> dict[str, StoredDoc]:
@@ -175,11 +177,15 @@ class Store:
         """The current state of every document touched by an operation after `seq_no`.
 
         A live document comes back as StoredDoc; a deleted one as (key, id). Replaying these is idempotent."""
-        rows = self._reader().execute(
-            "SELECT d.key, d.id, d.source, d.seq_no, d.primary_term, d.version FROM docs d "
-            "WHERE d.key IN (SELECT DISTINCT doc_key FROM ops WHERE seq_no > ?) ORDER BY d.seq_no",
-            (seq_no,),
-        ).fetchall()
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT d.key, d.id, d.source, d.seq_no, d.primary_term, d.version FROM docs d "
+                "WHERE d.key IN (SELECT DISTINCT doc_key FROM ops WHERE seq_no > ?) ORDER BY d.seq_no",
+                (seq_no,),
+            )
+            .fetchall()
+        )
         return [StoredDoc(*r) if r[2] is not None else (r[0], r[1]) for r in rows]
 
     def apply(self, writes: Iterable[Write], meta: dict[str, Any] | None = None) -> list[WriteResult]:

@@ -68,8 +68,9 @@ async def health(request: Request) -> Response:
         "number_of_pending_tasks": 0,
         "number_of_in_flight_fetch": 0,
         "task_max_waiting_in_queue_millis": 0,
-        "active_shards_percent_as_number": 100.0 if not indices else round(
-            100.0 * count / (count + sum(int(i.setting("index.number_of_replicas", 1)) for i in indices)), 1),
+        "active_shards_percent_as_number": 100.0
+        if not indices
+        else round(100.0 * count / (count + sum(int(i.setting("index.number_of_replicas", 1)) for i in indices)), 1),
     }
     if request.query_params.get("level") == "indices":
         body["indices"] = {i.name: _index_health(i) for i in indices}
@@ -78,9 +79,16 @@ async def health(request: Request) -> Response:
 
 def _index_health(index: Any) -> dict[str, Any]:
     replicas = int(index.setting("index.number_of_replicas", 1))
-    return {"status": "yellow" if replicas else "green", "number_of_shards": 1, "number_of_replicas": replicas,
-            "active_primary_shards": 1, "active_shards": 1, "relocating_shards": 0, "initializing_shards": 0,
-            "unassigned_shards": replicas}
+    return {
+        "status": "yellow" if replicas else "green",
+        "number_of_shards": 1,
+        "number_of_replicas": replicas,
+        "active_primary_shards": 1,
+        "active_shards": 1,
+        "relocating_shards": 0,
+        "initializing_shards": 0,
+        "unassigned_shards": replicas,
+    }
 
 
 def _status(indices: list[Any]) -> str:
@@ -90,8 +98,9 @@ def _status(indices: list[Any]) -> str:
 
 async def get_cluster_settings(request: Request) -> Response:
     node = node_of(request)
-    body = node.cluster_settings.render(include_defaults=param_bool(request, "include_defaults"),
-                                        flat=param_bool(request, "flat_settings"))
+    body = node.cluster_settings.render(
+        include_defaults=param_bool(request, "include_defaults"), flat=param_bool(request, "flat_settings")
+    )
     return json_response(body, request=request)
 
 
@@ -112,43 +121,90 @@ async def put_cluster_settings(request: Request) -> Response:
     from mlsearch.engine.settings import as_string
 
     render = (lambda p: {k: as_string(v) for k, v in p.items() if v is not None}) if flat else echo
-    return json_response({"acknowledged": True, "persistent": render(applied_p), "transient": render(applied_t)},
-                         request=request)
+    return json_response(
+        {"acknowledged": True, "persistent": render(applied_p), "transient": render(applied_t)}, request=request
+    )
 
 
-_CAT_INDICES = ["health", "status", "index", "uuid", "pri", "rep", "docs.count", "docs.deleted", "store.size",
-                "pri.store.size"]
+_CAT_INDICES = [
+    "health",
+    "status",
+    "index",
+    "uuid",
+    "pri",
+    "rep",
+    "docs.count",
+    "docs.deleted",
+    "store.size",
+    "pri.store.size",
+]
 
 
 async def cat_indices(request: Request) -> Response:
     node = node_of(request)
     expression = request.path_params.get("index")
-    indices = node.indices.resolve(expression, include_hidden=bool(expression)) if expression \
-        else node.indices.all()
+    indices = node.indices.resolve(expression, include_hidden=bool(expression)) if expression else node.indices.all()
     rows = []
     for index in indices:
         size = _dir_size(index.path)
         replicas = int(index.setting("index.number_of_replicas", 1))
-        rows.append({"health": "yellow" if replicas else "green", "status": index.meta.state, "index": index.name,
-                     "uuid": index.meta.uuid, "pri": 1, "rep": replicas, "docs.count": index.count(),
-                     "docs.deleted": 0, "store.size": _human(size), "pri.store.size": _human(size)})
+        rows.append(
+            {
+                "health": "yellow" if replicas else "green",
+                "status": index.meta.state,
+                "index": index.name,
+                "uuid": index.meta.uuid,
+                "pri": 1,
+                "rep": replicas,
+                "docs.count": index.count(),
+                "docs.deleted": 0,
+                "store.size": _human(size),
+                "pri.store.size": _human(size),
+            }
+        )
     return cat_response(request, _CAT_INDICES, rows)
 
 
-_CAT_HEALTH = ["epoch", "timestamp", "cluster", "status", "node.total", "node.data", "discovered_cluster_manager",
-               "shards", "pri", "relo", "init", "unassign", "pending_tasks", "max_task_wait_time",
-               "active_shards_percent"]
+_CAT_HEALTH = [
+    "epoch",
+    "timestamp",
+    "cluster",
+    "status",
+    "node.total",
+    "node.data",
+    "discovered_cluster_manager",
+    "shards",
+    "pri",
+    "relo",
+    "init",
+    "unassign",
+    "pending_tasks",
+    "max_task_wait_time",
+    "active_shards_percent",
+]
 
 
 async def cat_health(request: Request) -> Response:
     node = node_of(request)
     indices = node.indices.all()
     now = time.time()
-    row = {"epoch": int(now), "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)),
-           "cluster": node.settings.cluster_name, "status": _status(indices), "node.total": 1, "node.data": 1,
-           "discovered_cluster_manager": "true", "shards": len(indices), "pri": len(indices), "relo": 0, "init": 0,
-           "unassign": sum(int(i.setting("index.number_of_replicas", 1)) for i in indices), "pending_tasks": 0,
-           "max_task_wait_time": "-", "active_shards_percent": "100.0%"}
+    row = {
+        "epoch": int(now),
+        "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)),
+        "cluster": node.settings.cluster_name,
+        "status": _status(indices),
+        "node.total": 1,
+        "node.data": 1,
+        "discovered_cluster_manager": "true",
+        "shards": len(indices),
+        "pri": len(indices),
+        "relo": 0,
+        "init": 0,
+        "unassign": sum(int(i.setting("index.number_of_replicas", 1)) for i in indices),
+        "pending_tasks": 0,
+        "max_task_wait_time": "-",
+        "active_shards_percent": "100.0%",
+    }
     return cat_response(request, _CAT_HEALTH, [row])
 
 
@@ -164,14 +220,21 @@ async def nodes(request: Request) -> Response:
         "build_hash": "unknown",
         "roles": ["cluster_manager", "data", "ingest", "ml", "remote_cluster_client"],
         "attributes": {},
-        "http": {"bound_address": [f"{node.settings.host}:{node.settings.port}"],
-                 "publish_address": f"{node.settings.host}:{node.settings.port}",
-                 "max_content_length_in_bytes": node.settings.max_content_length},
+        "http": {
+            "bound_address": [f"{node.settings.host}:{node.settings.port}"],
+            "publish_address": f"{node.settings.host}:{node.settings.port}",
+            "max_content_length_in_bytes": node.settings.max_content_length,
+        },
         "os": {"available_processors": os.cpu_count() or 1},
     }
-    return json_response({"_nodes": {"total": 1, "successful": 1, "failed": 0},
-                          "cluster_name": node.settings.cluster_name, "nodes": {node.node_id: info}},
-                         request=request)
+    return json_response(
+        {
+            "_nodes": {"total": 1, "successful": 1, "failed": 0},
+            "cluster_name": node.settings.cluster_name,
+            "nodes": {node.node_id: info},
+        },
+        request=request,
+    )
 
 
 async def nodes_stats(request: Request) -> Response:
@@ -190,9 +253,14 @@ async def nodes_stats(request: Request) -> Response:
         "process": {"timestamp": int(time.time() * 1000), "open_file_descriptors": _open_fds()},
         "jvm": {"uptime_in_millis": int((time.time() - node.started_at) * 1000)},
     }
-    return json_response({"_nodes": {"total": 1, "successful": 1, "failed": 0},
-                          "cluster_name": node.settings.cluster_name, "nodes": {node.node_id: stats}},
-                         request=request)
+    return json_response(
+        {
+            "_nodes": {"total": 1, "successful": 1, "failed": 0},
+            "cluster_name": node.settings.cluster_name,
+            "nodes": {node.node_id: stats},
+        },
+        request=request,
+    )
 
 
 def _open_fds() -> int:

@@ -36,8 +36,15 @@ def _resolve(request: Request, expression: str | None, **defaults: Any) -> list[
 
 async def create_index(request: Request) -> Response:
     name = request.path_params["index"]
-    body = await json_body(request, error=lambda reason: MapperParsingError("failed to parse", caused_by={
-        "type": "json_parse_exception", "reason": reason})) or {}
+    body = (
+        await json_body(
+            request,
+            error=lambda reason: MapperParsingError(
+                "failed to parse", caused_by={"type": "json_parse_exception", "reason": reason}
+            ),
+        )
+        or {}
+    )
     if not isinstance(body, dict):
         raise ParsingError("request body must be an object")
     node = node_of(request)
@@ -58,7 +65,8 @@ async def delete_index(request: Request) -> Response:
                 if name in node.indices.aliases():
                     raise IllegalArgumentError(
                         f"The provided expression [{name}] matches an alias, specify the corresponding concrete "
-                        f"indices instead.")
+                        f"indices instead."
+                    )
                 raise IndexNotFoundError(name)
     for index in _resolve(request, expression):
         await blocking(node.indices.delete, index)
@@ -105,12 +113,16 @@ async def get_settings(request: Request) -> Response:
         if name_filter:
             import fnmatch
 
-            settings = {k: v for k, v in settings.items()
-                        if any(fnmatch.fnmatchcase(k, p) for p in name_filter.split(","))}
+            settings = {
+                k: v for k, v in settings.items() if any(fnmatch.fnmatchcase(k, p) for p in name_filter.split(","))
+            }
         entry: dict[str, Any] = {"settings": settings if flat else nest(settings)}
         if param_bool(request, "include_defaults"):
-            defaults = {k: as_string(v) for k, v in node_of(request).indices.registry.defaults().items()
-                        if k not in index.meta.settings}
+            defaults = {
+                k: as_string(v)
+                for k, v in node_of(request).indices.registry.defaults().items()
+                if k not in index.meta.settings
+            }
             entry["defaults"] = defaults if flat else nest(defaults)
         body[index.name] = entry
     return json_response(body, request=request)
@@ -131,9 +143,7 @@ async def put_settings(request: Request) -> Response:
         setting = node.indices.registry.find(name)
         if setting is not None and not setting.dynamic:
             names = ", ".join(f"{i.name}/{i.meta.uuid}" for i in indices)
-            raise IllegalArgumentError(
-                f"Can't update non dynamic settings [[{name}]] for open indices [[{names}]]"
-            )
+            raise IllegalArgumentError(f"Can't update non dynamic settings [[{name}]] for open indices [[{names}]]")
     parsed = node.indices.registry.validate(flat, updating=True)
     for index in indices:
         await blocking(index.update_settings, parsed)
@@ -164,7 +174,10 @@ async def get_field_mapping(request: Request) -> Response:
         found = {}
         for pattern in wanted:
             for leaf in index.mappings.fields_matching(pattern):
-                found[leaf.path] = {"full_name": leaf.path, "mapping": {leaf.path.rsplit(".", 1)[-1]: dict(leaf.params)}}
+                found[leaf.path] = {
+                    "full_name": leaf.path,
+                    "mapping": {leaf.path.rsplit(".", 1)[-1]: dict(leaf.params)},
+                }
         body[index.name] = {"mappings": found}
     return json_response(body, request=request)
 
@@ -188,8 +201,10 @@ async def flush(request: Request) -> Response:
 async def open_close(request: Request) -> Response:
     indices = _resolve(request, request.path_params["index"], allow_no_indices=False)
     if request.url.path.endswith("_close"):
-        return json_response({"acknowledged": True, "shards_acknowledged": True,
-                              "indices": {i.name: {"closed": True} for i in indices}}, request=request)
+        return json_response(
+            {"acknowledged": True, "shards_acknowledged": True, "indices": {i.name: {"closed": True} for i in indices}},
+            request=request,
+        )
     return json_response({"acknowledged": True, "shards_acknowledged": True}, request=request)
 
 
@@ -212,8 +227,11 @@ async def update_aliases(request: Request) -> Response:
         alias_names = spec.get("aliases") or [spec.get("alias")]
         if verb == "remove_index":
             alias_names = [""]
-        options = {k: v for k, v in spec.items() if k in ("filter", "routing", "index_routing", "search_routing",
-                                                          "is_write_index", "is_hidden")}
+        options = {
+            k: v
+            for k, v in spec.items()
+            if k in ("filter", "routing", "index_routing", "search_routing", "is_write_index", "is_hidden")
+        }
         for pattern in index_names:
             if pattern is None:
                 raise ActionRequestValidationError("Validation Failed: 1: One of [index] or [indices] is required;")
@@ -221,7 +239,8 @@ async def update_aliases(request: Request) -> Response:
                 for alias in alias_names:
                     if alias is None:
                         raise ActionRequestValidationError(
-                            "Validation Failed: 1: One of [alias] or [aliases] is required;")
+                            "Validation Failed: 1: One of [alias] or [aliases] is required;"
+                        )
                     actions.append((verb, index.name, alias, options))
     await blocking(node.indices.update_aliases, actions)
     return json_response({"acknowledged": True}, request=request)
@@ -231,8 +250,9 @@ async def put_alias(request: Request) -> Response:
     body = await json_body(request) or {}
     node = node_of(request)
     alias = request.path_params["name"]
-    actions = [("add", i.name, alias, body) for i in node.indices.resolve(request.path_params["index"],
-                                                                          allow_no_indices=False)]
+    actions = [
+        ("add", i.name, alias, body) for i in node.indices.resolve(request.path_params["index"], allow_no_indices=False)
+    ]
     await blocking(node.indices.update_aliases, actions)
     return json_response({"acknowledged": True}, request=request)
 
@@ -240,8 +260,10 @@ async def put_alias(request: Request) -> Response:
 async def delete_alias(request: Request) -> Response:
     node = node_of(request)
     alias = request.path_params["name"]
-    actions = [("remove", i.name, alias, {}) for i in node.indices.resolve(request.path_params["index"],
-                                                                           allow_no_indices=False)]
+    actions = [
+        ("remove", i.name, alias, {})
+        for i in node.indices.resolve(request.path_params["index"], allow_no_indices=False)
+    ]
     await blocking(node.indices.update_aliases, actions)
     return json_response({"acknowledged": True}, request=request)
 
@@ -254,8 +276,11 @@ async def get_alias(request: Request) -> Response:
     indices = _resolve(request, request.path_params.get("index"))
     body = {}
     for index in indices:
-        aliases = {a: o for a, o in index.meta.aliases.items()
-                   if wanted is None or any(fnmatch.fnmatchcase(a, p) for p in wanted.split(","))}
+        aliases = {
+            a: o
+            for a, o in index.meta.aliases.items()
+            if wanted is None or any(fnmatch.fnmatchcase(a, p) for p in wanted.split(","))
+        }
         if wanted is None or aliases:
             body[index.name] = {"aliases": aliases}
     if wanted and not body:

@@ -20,8 +20,19 @@ from mlsearch.engine.query.compile import count_matches
 from mlsearch.engine.search import context_for, execute, matching_query, parse_request
 from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError
 
-_SEARCH_PARAMS = ("q", "size", "from", "sort", "_source", "_source_includes", "_source_excludes",
-                  "track_total_hits", "explain", "version", "seq_no_primary_term")
+_SEARCH_PARAMS = (
+    "q",
+    "size",
+    "from",
+    "sort",
+    "_source",
+    "_source_includes",
+    "_source_excludes",
+    "track_total_hits",
+    "explain",
+    "version",
+    "seq_no_primary_term",
+)
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -60,8 +71,9 @@ async def count(request: Request) -> Response:
     indices = _indices(request, request.path_params.get("index"))
     total = await blocking(_count, indices, query)
     n = len(indices)
-    return json_response({"count": total, "_shards": {"total": n, "successful": n, "skipped": 0, "failed": 0}},
-                         request=request)
+    return json_response(
+        {"count": total, "_shards": {"total": n, "successful": n, "skipped": 0, "failed": 0}}, request=request
+    )
 
 
 def _count(indices: list[Index], query: dsl.Query) -> int:
@@ -89,7 +101,8 @@ async def msearch(request: Request) -> Response:
                 target = ",".join(target)
             req = parse_request(search_body, {})
             indices = node_of(request).indices.resolve(
-                target, ignore_unavailable=bool(header.get("ignore_unavailable", False)))
+                target, ignore_unavailable=bool(header.get("ignore_unavailable", False))
+            )
             result = await blocking(execute, indices, req, aggs_runner=aggs.run)
             result["status"] = 200
             responses.append(result)
@@ -98,8 +111,7 @@ async def msearch(request: Request) -> Response:
         except orjson.JSONDecodeError as exc:
             err = ParsingError(f"Failed to parse msearch line: {exc}")
             responses.append(error_body(err))
-    return json_response({"took": int((time.perf_counter() - started) * 1000), "responses": responses},
-                         request=request)
+    return json_response({"took": int((time.perf_counter() - started) * 1000), "responses": responses}, request=request)
 
 
 def routes() -> list[Route]:

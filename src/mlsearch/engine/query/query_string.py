@@ -56,8 +56,9 @@ def compile_query_string(q: dsl.QueryString, ctx: qc.Context) -> tantivy.Query:
     return qc.boosted(tantivy.Query.boolean_query(clauses), q.boost)
 
 
-def _clause(ctx: qc.Context, q: dsl.QueryString, field: str | None, word: str | None,
-            phrase: str | None) -> tantivy.Query | None:
+def _clause(
+    ctx: qc.Context, q: dsl.QueryString, field: str | None, word: str | None, phrase: str | None
+) -> tantivy.Query | None:
     fields = ((field, 1.0),) if field else q.fields
     targets = qc.expand_fields(ctx, fields)
     per_field = []

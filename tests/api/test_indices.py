@@ -146,3 +146,14 @@ def test_refresh_flush_and_aliases(client: OpenSearch, index_name: str) -> None:
         client.search(index=alias)
     with pytest.raises(RequestError):
         client.indices.update_aliases(body={"actions": [{"explode": {"index": index_name, "alias": alias}}]})
+
+
+def test_open_succeeds_and_close_is_refused_plainly(client: OpenSearch, index_name: str) -> None:
+    client.indices.create(index=index_name)
+    assert client.indices.open(index=index_name)["acknowledged"] is True
+    with pytest.raises(RequestError) as caught:
+        client.indices.close(index=index_name)
+    assert caught.value.error == "illegal_argument_exception"
+    assert "not supported" in caught.value.info["error"]["reason"]
+    client.index(index=index_name, id="1", body={"a": 1}, refresh=True)
+    assert client.count(index=index_name)["count"] == 1

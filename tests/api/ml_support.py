@@ -54,8 +54,10 @@ class HashPredictor:
             return [[Tensor("output", data_as_map={"response": [_sparse(t)]})] for t in inputs.text_docs]
         if self.function_name == "TEXT_SIMILARITY":
             query = embed(inputs.query_text or "", self.dim)
-            return [[Tensor("similarity", np.array([float(query @ embed(t, self.dim))], dtype=np.float32))]
-                    for t in inputs.text_docs]
+            return [
+                [Tensor("similarity", np.array([float(query @ embed(t, self.dim))], dtype=np.float32))]
+                for t in inputs.text_docs
+            ]
         return [[Tensor("sentence_embedding", embed(t, self.dim))] for t in inputs.text_docs]
 
     def close(self) -> None:
@@ -75,7 +77,16 @@ class HashRuntime:
             raise RuntimeError("no tokenizer.json in the model directory")
         if (model_dir / "FAIL_LOAD").exists():
             raise RuntimeError("the fake runtime was told to fail")
+        gate = model_dir / "GATE"
+        if gate.exists():  # hold the deploy until the test creates the file named there (a RUNNING task)
+            _wait_for(Path(gate.read_text().strip()))
         return HashPredictor(function_name, config)
+
+
+def _wait_for(path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def runtime_for(model_format: str) -> HashRuntime:
@@ -87,12 +98,15 @@ def catalog(name: str, version: str | None, model_format: str) -> PretrainedArte
     if name != PRETRAINED or version != "1.0.1" or zip_path is None:
         return None
     config = {"model_type": "bert", "embedding_dimension": 384, "framework_type": "SENTENCE_TRANSFORMERS"}
-    return PretrainedArtefact(source=zip_path, model_config=config, function_name="TEXT_EMBEDDING",
-                              description="This is a sentence-transformers model")
+    return PretrainedArtefact(
+        source=zip_path,
+        model_config=config,
+        function_name="TEXT_EMBEDDING",
+        description="This is a sentence-transformers model",
+    )
 
 
-def model_zip(model_format: str = "ONNX", *, extra: dict[str, bytes] | None = None,
-              tokenizer: bool = True) -> bytes:
+def model_zip(model_format: str = "ONNX", *, extra: dict[str, bytes] | None = None, tokenizer: bool = True) -> bytes:
     """A model archive as OpenSearch expects one: a model file and tokenizer.json (contents don't matter here)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:

@@ -151,13 +151,19 @@ class SystemIndices:
         if not isinstance(body, dict):
             raise ParsingError("request body must be an object")
         req = parse_request(body, {"version": "true", "seq_no_primary_term": "true"})
-        return execute([self.index(name)], req, aggs_runner=aggs.run)
+        index = self.index(name)
+        # Records are read by id from the store as soon as written; waiting for an in-flight write (and its
+        # refresh) keeps a search from missing what a GET already showed.
+        with index.lock:
+            return execute([index], req, aggs_runner=aggs.run)
 
     def find_all(self, name: str, query: dict[str, Any], size: int = 10000) -> list[tuple[str, dict[str, Any]]]:
         """(id, source) of every record matching a query DSL object."""
         if not self.exists(name):
             return []
-        response = execute([self.index(name)], parse_request({"query": query, "size": size}))
+        index = self.index(name)
+        with index.lock:
+            response = execute([index], parse_request({"query": query, "size": size}))
         return [(hit["_id"], hit["_source"]) for hit in response["hits"]["hits"]]
 
     def count(self, name: str) -> int:

@@ -44,7 +44,7 @@ def test_register_and_get(mlc: OpenSearch) -> None:
 
 def test_names_are_unique(mlc: OpenSearch, raw: RawHttp) -> None:
     first = mlc.plugins.ml.register_model_group(body={"name": "unique_group"})
-    status, body = raw.request("POST", f"{GROUPS}/_register", {"name": "unique_group"})
+    _status, body = raw.request("POST", f"{GROUPS}/_register", {"name": "unique_group"})
     assert_error(
         body,
         400,
@@ -54,13 +54,13 @@ def test_names_are_unique(mlc: OpenSearch, raw: RawHttp) -> None:
 
 
 def test_a_name_is_required(raw: RawHttp) -> None:
-    status, body = raw.request("POST", f"{GROUPS}/_register", {"description": "no name"})
+    _status, body = raw.request("POST", f"{GROUPS}/_register", {"description": "no name"})
     assert_error(body, 400, "illegal_argument_exception", "name")
 
 
 def test_access_fields_are_refused_without_access_control(raw: RawHttp) -> None:
     for extra in ({"access_mode": "public"}, {"backend_roles": ["ml"]}, {"add_all_backend_roles": "true"}):
-        status, body = raw.request("POST", f"{GROUPS}/_register", {"name": "acl_off", **extra})
+        _status, body = raw.request("POST", f"{GROUPS}/_register", {"name": "acl_off", **extra})
         assert_error(
             body,
             400,
@@ -86,7 +86,7 @@ def test_access_modes_are_validated_and_recorded(mlc: OpenSearch, raw: RawHttp) 
         ({"access_mode": "secret"}, "Invalid access mode"),
     ]
     for extra, message in cases:
-        status, body = raw.request("POST", f"{GROUPS}/_register", {"name": "acl_bad", **extra})
+        _status, body = raw.request("POST", f"{GROUPS}/_register", {"name": "acl_bad", **extra})
         assert_error(body, 400, "illegal_argument_exception", message)
 
 
@@ -104,7 +104,7 @@ def test_update(mlc: OpenSearch, raw: RawHttp) -> None:
 
 
 def test_get_unknown(raw: RawHttp) -> None:
-    status, body = raw.request("GET", f"{GROUPS}/nosuchgroup")
+    _status, body = raw.request("GET", f"{GROUPS}/nosuchgroup")
     assert_error(
         body, 404, "status_exception", "Failed to find model group with the provided model group id: nosuchgroup"
     )

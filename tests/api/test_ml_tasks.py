@@ -49,7 +49,7 @@ def test_a_register_task_goes_to_completed_with_its_model(mlc: OpenSearch) -> No
 
 def test_get_and_delete_unknown(raw: RawHttp) -> None:
     for method in ("GET", "DELETE"):
-        status, body = raw.request(method, f"{TASKS}/nosuchtask")
+        _status, body = raw.request(method, f"{TASKS}/nosuchtask")
         assert_error(body, 404, "status_exception", "Failed to find task")
 
 
@@ -119,7 +119,7 @@ def test_a_running_task_cannot_be_deleted_and_shows_in_the_profile(
         [node] = profile["nodes"].values()
         assert node["tasks"][task_id]["task_type"] == "DEPLOY_MODEL"
         assert node["tasks"][task_id]["model_id"] == model_id
-        status, stats = raw.request("GET", "/_plugins/_ml/stats")
+        _status, stats = raw.request("GET", "/_plugins/_ml/stats")
         [node_stats] = stats["nodes"].values()
         assert node_stats["ml_executing_task_count"] >= 1
     finally:
@@ -156,6 +156,6 @@ def test_profile_of_a_deployed_model_has_predict_latencies(mlc: OpenSearch, raw:
     assert ml_stats["ml_model_count"] >= 1
     status, one = raw.request("GET", "/_plugins/_ml/stats/ml_model_count")
     assert set(one) == {"ml_model_count", "nodes"}
-    status, local = raw.request("GET", f"/_plugins/_ml/{node_id}/stats/ml_request_count")
+    _status, local = raw.request("GET", f"/_plugins/_ml/{node_id}/stats/ml_request_count")
     assert set(local["nodes"][node_id]) == {"ml_request_count"}
     mlc.plugins.ml.undeploy_model(model_id=model_id)

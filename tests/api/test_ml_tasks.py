@@ -113,9 +113,9 @@ def test_a_running_task_cannot_be_deleted_and_shows_in_the_profile(
     try:
         _wait_running(mlc, task_id)
         assert mlc.plugins.ml.get_model(model_id=model_id)["model_state"] == "DEPLOYING"
-        status, body = raw.request("DELETE", f"{TASKS}/{task_id}")
+        _, body = raw.request("DELETE", f"{TASKS}/{task_id}")
         assert_error(body, 400, "status_exception", "Task cannot be deleted in running state. Try after some time.")
-        status, profile = raw.request("GET", "/_plugins/_ml/profile/tasks")
+        _, profile = raw.request("GET", "/_plugins/_ml/profile/tasks")
         [node] = profile["nodes"].values()
         assert node["tasks"][task_id]["task_type"] == "DEPLOY_MODEL"
         assert node["tasks"][task_id]["model_id"] == model_id
@@ -134,7 +134,7 @@ def test_profile_of_a_deployed_model_has_predict_latencies(mlc: OpenSearch, raw:
     wait_task(mlc, mlc.plugins.ml.deploy_model(model_id=model_id)["task_id"])
     for _ in range(3):
         mlc.plugins.ml.predict(algorithm_name="text_embedding", model_id=model_id, body={"text_docs": ["a b"]})
-    status, profile = raw.request("GET", f"/_plugins/_ml/profile/models/{model_id}")
+    _, profile = raw.request("GET", f"/_plugins/_ml/profile/models/{model_id}")
     [(node_id, node)] = profile["nodes"].items()
     entry = node["models"][model_id]
     assert entry["model_state"] == "DEPLOYED"
@@ -143,9 +143,9 @@ def test_profile_of_a_deployed_model_has_predict_latencies(mlc: OpenSearch, raw:
     assert stats["count"] == 3
     assert 0 <= stats["min"] <= stats["p50"] <= stats["max"]
     assert mlc.plugins.ml.get_profile_models(model_id="nosuchmodel") == {}
-    status, by_model = raw.request("GET", "/_plugins/_ml/profile?view=model", {"model_ids": [model_id]})
+    _, by_model = raw.request("GET", "/_plugins/_ml/profile?view=model", {"model_ids": [model_id]})
     assert by_model["models"][model_id]["nodes"][node_id]["model_state"] == "DEPLOYED"
-    status, all_profile = raw.request("GET", "/_plugins/_ml/profile")
+    _, all_profile = raw.request("GET", "/_plugins/_ml/profile")
     assert model_id in all_profile["nodes"][node_id]["models"]
     ml_stats = mlc.plugins.ml.get_stats()
     node_stats = ml_stats["nodes"][node_id]
@@ -154,7 +154,7 @@ def test_profile_of_a_deployed_model_has_predict_latencies(mlc: OpenSearch, raw:
     assert node_stats["ml_deployed_model_count"] >= 1
     assert ml_stats["ml_model_index_status"] == "green"
     assert ml_stats["ml_model_count"] >= 1
-    status, one = raw.request("GET", "/_plugins/_ml/stats/ml_model_count")
+    _, one = raw.request("GET", "/_plugins/_ml/stats/ml_model_count")
     assert set(one) == {"ml_model_count", "nodes"}
     _status, local = raw.request("GET", f"/_plugins/_ml/{node_id}/stats/ml_request_count")
     assert set(local["nodes"][node_id]) == {"ml_request_count"}

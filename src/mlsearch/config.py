@@ -20,6 +20,12 @@ class Settings:
     max_content_length: int = 100 * 1024 * 1024
     # How often the refresher looks for indices whose refresh_interval has elapsed.
     refresh_tick_seconds: float = 0.1
+    # "module:callable" overrides for the ML model runtimes (format -> Runtime) and the pretrained catalog; empty
+    # means the built-in ones. An extension point (an external inference server) and how tests plug in fakes.
+    ml_runtime: str = ""
+    ml_catalog: str = ""
+    # Worker threads for ML tasks (register, deploy): plugins.ml_commons.max_ml_task_per_node's stand-in.
+    ml_task_workers: int = 4
 
     @classmethod
     def load(cls, overrides: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> Settings:

@@ -14,6 +14,8 @@ import orjson
 from mlsearch.cluster_settings import ClusterSettings, cluster_settings_registry
 from mlsearch.config import Settings
 from mlsearch.engine.indices import Indices
+from mlsearch.ml.service import MLService
+from mlsearch.ml.wiring import build_ml_service
 
 
 @dataclass
@@ -22,14 +24,19 @@ class Node:
     indices: Indices
     cluster_settings: ClusterSettings
     node_id: str
+    ml: MLService
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
         self.indices.open_all()
         self.indices.start_refresher()
+        self.ml.start()
 
     def close(self) -> None:
-        self.indices.close()
+        try:
+            self.ml.close()
+        finally:
+            self.indices.close()
 
     def save_cluster_settings(self) -> None:
         _atomic_write(self.settings.data_dir / "cluster_settings.json",
@@ -52,11 +59,14 @@ def build_node(settings: Settings) -> Node:
     stored = data / "cluster_settings.json"
     if stored.exists():
         persistent = orjson.loads(stored.read_bytes())
+    indices = Indices(data, refresh_tick=settings.refresh_tick_seconds)
+    cluster_settings = ClusterSettings(cluster_settings_registry(), persistent)
     return Node(
         settings=settings,
-        indices=Indices(data, refresh_tick=settings.refresh_tick_seconds),
-        cluster_settings=ClusterSettings(cluster_settings_registry(), persistent),
+        indices=indices,
+        cluster_settings=cluster_settings,
         node_id=identity["node_id"],
+        ml=build_ml_service(settings, indices, cluster_settings.get, identity["node_id"]),
     )
 
 

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from mlsearch.api.routes import bulk, by_query, cluster, documents, indices, search
+from mlsearch.api.routes import (
+    bulk,
+    by_query,
+    cluster,
+    documents,
+    indices,
+    ml_model_groups,
+    ml_models,
+    ml_profile,
+    ml_tasks,
+    search,
+)
 
 
 def all_routes() -> list[Route]:
     return [
         *cluster.routes(),
+        *ml_model_groups.routes(),
+        *ml_models.routes(),
+        *ml_tasks.routes(),
+        *ml_profile.routes(),
         *search.routes(),
         *bulk.routes(),
         *by_query.routes(),

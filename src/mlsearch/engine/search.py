@@ -174,7 +174,7 @@ AggRunner = Callable[[Index, Context, tantivy.Query, dict[str, Any]], dict[str, 
 
 def context_for(index: Index) -> Context:
     lex = index.lexical
-    return Context(lex.schema, lex.mappings, lex.columns, index.analyzers, index.legacy_bm25)
+    return Context(lex.schema, lex.mappings, lex.columns, index.analyzers, index.legacy_bm25, index.vectors)
 
 
 def execute(indices: Sequence[Index], req: SearchRequest, *, aggs_runner: AggRunner | None = None) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The merge policy: which segments to rebuild, and how a merged segment is made.
 
 Small segments pile up (one per refresh) and deletes leave dead rows behind; both slow searches down. Like Lucene's
-tiered policy, but simpler: merge the smallest segments when there are more than MAX_SEGMENTS, and rewrite any
-segment whose dead rows pass DEAD_RATIO."""
+tiered policy, but simpler: merge the smallest segments when there are more than MAX_SEGMENTS, rewrite any
+segment whose dead rows pass DEAD_RATIO, and give a graph to a segment large enough to want one. Refresh itself
+never builds graphs, so that writers never wait for one."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ MAX_SEGMENTS = 8
 DEAD_RATIO = 0.3
 
 
-def pick(segments: Sequence[Segment]) -> list[Segment]:
+def pick(segments: Sequence[Segment], wants_graph: Callable[[int], bool] = lambda n: False) -> list[Segment]:
     """The segments one merge should combine, or [] when the field is in good shape."""
     if len(segments) > MAX_SEGMENTS:
         smallest = sorted(segments, key=lambda s: s.live_count)
         return smallest[: len(segments) - MAX_SEGMENTS // 2 + 1]
     dead = [s for s in segments if s.dead_ratio > DEAD_RATIO]
-    return dead[:1]
+    if dead:
+        return dead[:1]
+    bare = [s for s in segments if s.graph is None and wants_graph(s.live_count)]
+    return bare[:1]
 
 
 def merge(seg_id: int, sources: Sequence[Segment], build: Callable[[np.ndarray], faiss.Index | None]) -> Segment:

@@ -70,6 +70,7 @@ class VectorIndex:
         self.searcher = searcher  # the lexical snapshot, to turn a knn filter into document keys
         self._lock = threading.RLock()
         self._wake = threading.Event()
+        self._merge_lock = threading.Lock()
         self._stop = threading.Event()
         self._merger: threading.Thread | None = None
         self._configure(mappings)
@@ -104,16 +105,18 @@ class VectorIndex:
                 self.checkpoint = seq_no
                 return
             for vectors in self.fields.values():
-                vectors.refresh(self._graph)
+                vectors.refresh(lambda spec, data: None)  # exact until the merger gives it a graph
             self._persist(seq_no)
             self.pending = False
         self._wake_merger()
 
-    def _graph(self, spec: FieldSpec, data: np.ndarray) -> faiss.Index | None:
+    def wants_graph(self, spec: FieldSpec, rows: int) -> bool:
+        """Whether a segment of `rows` vectors should be searched through a graph (approximate_threshold)."""
         threshold = int(self.settings().get("index.knn.advanced.approximate_threshold", 0))
-        if not spec.knn_enabled or threshold < 0 or len(data) < max(threshold, MIN_GRAPH_ROWS):
-            return None
-        return build_graph(spec.space, data, spec.graph)
+        return spec.knn_enabled and threshold >= 0 and rows >= max(threshold, MIN_GRAPH_ROWS) and not spec.space.binary
+
+    def _graph(self, spec: FieldSpec, data: np.ndarray) -> faiss.Index | None:
+        return build_graph(spec.space, data, spec.graph) if self.wants_graph(spec, len(data)) else None
 
     # ---- persistence ---------------------------------------------------------------------------------------
 
@@ -241,7 +244,7 @@ class VectorIndex:
     # ---- merges ----------------------------------------------------------------------------------------
 
     def _wake_merger(self) -> None:
-        if not any(merging.pick(v.segments) for v in self.fields.values()):
+        if not any(self._pick(v) for v in self.fields.values()):
             return
         if self._merger is None or not self._merger.is_alive():
             self._merger = threading.Thread(target=self._merge_loop, name=f"merge-{self.root.parent.name}", daemon=True)
@@ -258,11 +261,23 @@ class VectorIndex:
             except Exception:
                 log.exception("merging vector segments of %s failed", self.path)
 
+    def _pick(self, vectors: FieldVectors) -> list[Segment]:
+        return merging.pick(vectors.segments, lambda rows: self.wants_graph(vectors.spec, rows))
+
+    def settle(self) -> None:
+        """Run the pending merges and graph builds now (warmup, tests)."""
+        while self.merge_once():
+            pass
+
     def merge_once(self) -> bool:
         """Run one merge the policy asks for; False when there was nothing to do."""
+        with self._merge_lock:  # one merge at a time, so two never take the same segments
+            return self._merge_one()
+
+    def _merge_one(self) -> bool:
         for path, vectors in list(self.fields.items()):
             with self._lock:
-                sources = merging.pick(vectors.segments)
+                sources = self._pick(vectors)
                 if not sources:
                     continue
                 seg_id = vectors.next_id

@@ -101,10 +101,10 @@ class Segment:
             return _EMPTY
         if self.graph is None or allowed <= k or (filtered and self._exact_is_cheaper(allowed)):
             return self._exact(space, query, k, mask)
-        keys, dists = self._approximate(space, query, k, mask, allowed, opts)
-        if len(keys) < min(k, allowed):
+        rows, dists = self._approximate(space, query, k, mask, allowed, opts)
+        if len(rows) < min(k, allowed):
             return self._exact(space, query, k, mask)  # a sparse filter starved the graph walk
-        return keys, dists
+        return self.keys[rows], dists
 
     def _exact_is_cheaper(self, allowed: int) -> bool:
         return allowed * self.data.shape[1] <= MAX_EXACT_COMPUTATIONS
@@ -128,10 +128,11 @@ class Segment:
             bits = np.packbits(mask, bitorder="little")
         selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits)) if bits is not None else None
         params = _params(self.graph, opts, k, selector)
-        raw, rows = self.graph.search(query.reshape(1, -1), k, params=params)
-        found = rows[0] >= 0
-        rows, raw = rows[0][found], raw[0][found]
-        return self.keys[rows], space.from_faiss(raw).astype(np.float32)
+        _, rows = self.graph.search(query.reshape(1, -1), k, params=params)
+        rows = rows[0][rows[0] >= 0]
+        # Re-measure the few found rows exactly, so a document's score never depends on which path found it
+        # (faiss computes L2 through norms, which differs from the exact path in the last bits).
+        return _top(rows, space.distances(self.data[rows], query).astype(np.float32, copy=False), k)
 
     def within(
         self, space: Space, query: np.ndarray, max_distance: float, mask: np.ndarray, limit: int

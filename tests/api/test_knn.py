@@ -377,6 +377,35 @@ def test_recall_of_hnsw_segments(client: OpenSearch, index_name: str) -> None:
     assert found / (10 * len(queries)) >= 0.95
 
 
+def test_ivf_method_and_method_parameters(client: OpenSearch, http: RawHttp, index_name: str) -> None:
+    method = {"name": "ivf", "engine": "faiss", "space_type": "l2", "parameters": {"nlist": 4, "nprobes": 2}}
+    client.indices.create(
+        index=index_name,
+        body={
+            "settings": {"index.knn": True, "index.knn.advanced.approximate_threshold": 0},
+            "mappings": {"properties": {"vec": {"type": "knn_vector", "dimension": 8, "method": method}}},
+        },
+    )
+    data = _clustered(1200, 8, seed=41)
+    _load(client, index_name, data)
+    for q in data[[1, 500]]:
+        hits = _knn(client, index_name, q, k=10, method_parameters={"nprobes": 4, "ef_search": 50})
+        _check_top(hits, _expected("l2", data, q), 10)
+    _, body = http.request(
+        "POST",
+        f"/{index_name}/_search",
+        {"query": {"knn": {"vec": {"vector": data[0].tolist(), "k": 3, "method_parameters": {"ef_search": 0}}}}},
+    )
+    assert_error(body, 400, "illegal_argument_exception", "ef_search")
+
+
+def test_exact_search_without_index_knn(client: OpenSearch, index_name: str) -> None:
+    data = _clustered(150, 5, seed=42)
+    _create(client, index_name, 5, space="cosinesimil", knn=False)
+    _load(client, index_name, data)
+    _check_top(_knn(client, index_name, data[3], k=7), _expected("cosinesimil", data, data[3]), 7)
+
+
 # ---- persistence -----------------------------------------------------------------------------------------
 
 

@@ -207,7 +207,7 @@ def _check_query(q: Knn, vectors: FieldVectors) -> None:
 def _options(q: Knn, vectors: FieldVectors, ctx: Context) -> SearchOptions:
     settings = ctx.vectors.settings()
     ef = q.ef_search or vectors.spec.ef_search or int(settings.get("index.knn.algo_param.ef_search", 100))
-    return SearchOptions(ef_search=ef, nprobes=q.nprobes or 1)
+    return SearchOptions(ef_search=ef, nprobes=q.nprobes or vectors.spec.nprobes)
 
 
 def _radius(q: Knn, vectors: FieldVectors) -> float:

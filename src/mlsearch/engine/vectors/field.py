@@ -28,6 +28,7 @@ class FieldSpec:
     graph: GraphSpec
     ef_search: int | None  # from method.parameters; the index setting applies otherwise
     knn_enabled: bool
+    nprobes: int = 1
 
     @classmethod
     def of(cls, leaf: Field, knn_enabled: bool) -> FieldSpec:
@@ -54,6 +55,7 @@ class FieldSpec:
             graph,
             None if ef is None else int(ef),
             knn_enabled,
+            int(method_params.get("nprobes", 1)),
         )
 
     @property

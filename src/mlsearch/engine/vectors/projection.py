@@ -244,7 +244,7 @@ class VectorIndex:
     # ---- merges ----------------------------------------------------------------------------------------
 
     def _wake_merger(self) -> None:
-        if not any(self._pick(v) for v in self.fields.values()):
+        if self._stop.is_set() or not any(self._pick(v) for v in self.fields.values()):
             return
         if self._merger is None or not self._merger.is_alive():
             self._merger = threading.Thread(target=self._merge_loop, name=f"merge-{self.root.parent.name}", daemon=True)

@@ -14,9 +14,10 @@ import orjson
 
 from mlsearch.engine.analysis import Analyzers
 from mlsearch.engine.lexical import LexicalIndex
-from mlsearch.engine.mapping import Mappings, parse_document
+from mlsearch.engine.mapping import Mappings, check_knn_mapping, parse_document
 from mlsearch.engine.settings import seconds
 from mlsearch.engine.store import Store, StoredDoc, Write
+from mlsearch.engine.vectors import VectorIndex
 from mlsearch.errors import (
     DocumentMissingError,
     IllegalArgumentError,
@@ -96,11 +97,14 @@ class Index:
         self.analyzers = Analyzers()
         self.lock = threading.RLock()
         self.lexical = LexicalIndex(path / "lexical", meta.mappings, self.analyzers)
+        self.vectors = VectorIndex(path / "vectors", meta.mappings, lambda: self.meta.settings,
+                                   lambda: self.lexical.searcher())
         self._last_refresh = time.monotonic()
         self._refreshed = threading.Condition(self.lock)
         self._recover()
 
     def _recover(self) -> None:
+        self.vectors.recover(self.store)
         if self.lexical.checkpoint < 0 and self.store.max_seq_no >= 0:
             log.info("rebuilding lexical index of [%s] from its store", self.name)
             self.lexical.rebuild(self.meta.mappings, self.store)
@@ -127,6 +131,9 @@ class Index:
 
     def close(self) -> None:
         with self.lock:
+            self.vectors.close()
+            if self.vectors.pending:
+                self.vectors.refresh(self.store.max_seq_no)
             if self.lexical.pending:
                 self.lexical.commit(self.store.max_seq_no)
             self.lexical.close()
@@ -136,12 +143,14 @@ class Index:
 
     def put_mapping(self, addition: Mappings) -> None:
         with self.lock:
+            check_knn_mapping(addition, self.meta.settings)
             merged = self.meta.mappings.merge(addition)
             self.store.put_meta({"mappings": merged.to_json()})
             self._set_mappings(merged)
 
     def _set_mappings(self, mappings: Mappings) -> None:
         self.meta.mappings = mappings
+        self.vectors.set_mappings(mappings, self.store)
         if self.lexical.needs_rebuild(mappings):
             self.lexical.rebuild(mappings, self.store)
         else:
@@ -177,6 +186,7 @@ class Index:
             results, writes, values, mappings = self._plan(ops)
             if writes:
                 grown = mappings if mappings is not self.meta.mappings else None
+                vectors_rebuilt = grown is not None and self.vectors.needs_rebuild(grown)
                 meta = {"mappings": grown.to_json()} if grown is not None else None
                 applied = self.store.apply([w for w, _ in writes], meta=meta)
                 for (_, result), stored in zip(writes, applied, strict=True):
@@ -188,6 +198,9 @@ class Index:
                         self._set_mappings(grown)
                     for (write, result), stored in zip(writes, applied, strict=True):
                         self._project(stored.key, write, values.get(id(result)))
+                if not vectors_rebuilt:
+                    for (_, result), stored in zip(writes, applied, strict=True):
+                        self.vectors.project(stored.key, result.source)
             if refresh:
                 self.refresh()
             return results
@@ -246,6 +259,8 @@ class Index:
         with self.lock:
             if self.lexical.pending or self.lexical.checkpoint < self.store.max_seq_no:
                 self.lexical.commit(self.store.max_seq_no)
+            if self.vectors.pending or self.vectors.checkpoint < self.store.max_seq_no:
+                self.vectors.refresh(self.store.max_seq_no)
             self._last_refresh = time.monotonic()
 
     def refresh_due(self, now: float) -> bool:

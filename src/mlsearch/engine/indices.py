@@ -14,7 +14,7 @@ from typing import Any
 
 from mlsearch.engine import names
 from mlsearch.engine.index import Index, IndexMeta
-from mlsearch.engine.mapping import Mappings
+from mlsearch.engine.mapping import Mappings, check_knn_mapping
 from mlsearch.engine.settings import (
     INTERNAL_INDEX_SETTINGS,
     SettingsRegistry,
@@ -173,6 +173,7 @@ class Indices:
             raise ParsingError(f"unknown key [{sorted(unknown)[0]}] for create index")
         settings = self._parse_settings(body.get("settings") or {})
         mappings = Mappings.parse(body.get("mappings"))
+        check_knn_mapping(mappings, settings)
         aliases = _parse_aliases(body.get("aliases") or {})
         with self._lock:
             if name in self._indices:

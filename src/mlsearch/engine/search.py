@@ -196,7 +196,7 @@ class _Plan:
 
 def context_for(index: Index) -> Context:
     lex = index.lexical
-    return Context(lex.schema, lex.mappings, lex.columns, index.analyzers, index.legacy_bm25)
+    return Context(lex.schema, lex.mappings, lex.columns, index.analyzers, index.legacy_bm25, index.vectors)
 
 
 def matching_query(query: dsl.Query, ctx: Context) -> tantivy.Query:

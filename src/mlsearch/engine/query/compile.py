@@ -37,6 +37,7 @@ class Context:
     columns: dict[str, Column]
     analyzers: Analyzers
     legacy_bm25: bool
+    vectors: Any = None  # the index's VectorIndex (engine/vectors), for the knn query
 
     @property
     def bm25_scale(self) -> float:

@@ -1,0 +1,154 @@
+"""The vectors of one knn_vector field: immutable segments plus a buffer of writes since the last refresh."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import faiss
+import numpy as np
+
+from mlsearch.engine.mapping import Field
+from mlsearch.engine.vectors.segment import GraphSpec, SearchOptions, Segment
+from mlsearch.engine.vectors.spaces import Space, space
+
+_EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """What the mapping says about one knn_vector field, resolved with defaults."""
+
+    path: str
+    dimension: int
+    data_type: str  # float | byte | binary
+    space: Space
+    engine: str
+    graph: GraphSpec
+    ef_search: int | None  # from method.parameters; the index setting applies otherwise
+    knn_enabled: bool
+    nprobes: int = 1
+
+    @classmethod
+    def of(cls, leaf: Field, knn_enabled: bool) -> FieldSpec:
+        params: Mapping[str, Any] = leaf.params
+        method = params.get("method") or {}
+        method_params = method.get("parameters") or {}
+        data_type = str(params.get("data_type", "float"))
+        space_name = params.get("space_type") or method.get("space_type")
+        if space_name is None:
+            space_name = "hamming" if data_type == "binary" else "l2"
+        graph = GraphSpec(
+            name=str(method.get("name", "hnsw")),
+            m=int(method_params.get("m", 16)),
+            ef_construction=int(method_params.get("ef_construction", 100)),
+            nlist=int(method_params.get("nlist", 4)),
+        )
+        ef = method_params.get("ef_search")
+        return cls(
+            leaf.path,
+            int(params.get("dimension", 0)),
+            data_type,
+            space(str(space_name)),
+            str(method.get("engine", "faiss")),
+            graph,
+            None if ef is None else int(ef),
+            knn_enabled,
+            int(method_params.get("nprobes", 1)),
+        )
+
+    @property
+    def width(self) -> int:
+        """Columns of a stored row: dimension, or bytes for binary vectors."""
+        return self.dimension // 8 if self.data_type == "binary" else self.dimension
+
+    @property
+    def dtype(self) -> type:
+        return np.uint8 if self.data_type == "binary" else np.float32
+
+    def to_row(self, value: Any) -> np.ndarray:
+        """A validated document value as a stored row."""
+        if self.data_type == "binary":
+            return np.asarray(value, dtype=np.int8).view(np.uint8)
+        return self.space.prepare(np.asarray(value, dtype=np.float32))
+
+
+GraphBuilder = Callable[[FieldSpec, np.ndarray], "faiss.Index | None"]
+
+
+class FieldVectors:
+    """Segments (a tuple swapped whole, so readers never lock) and the unrefreshed buffer of one field."""
+
+    def __init__(self, spec: FieldSpec, segments: tuple[Segment, ...] = (), next_id: int = 0) -> None:
+        self.spec = spec
+        self.segments = segments
+        self.next_id = next_id
+        self.buffer: dict[int, np.ndarray | None] = {}  # key -> new row, or None when the key lost its vector
+
+    # ---- writing (under the projection's lock) -----------------------------------------------------------
+
+    def put(self, key: int, row: np.ndarray | None) -> None:
+        self.buffer[key] = row
+
+    def refresh(self, build: GraphBuilder) -> Segment | None:
+        """Turn the buffer into a segment and mark the keys it touched dead elsewhere; returns the new segment."""
+        if not self.buffer:
+            return None
+        touched = np.fromiter(self.buffer, dtype=np.int64, count=len(self.buffer))
+        kept = tuple(seg.without(touched) for seg in self.segments)
+        fresh = [(k, row) for k, row in self.buffer.items() if row is not None]
+        new: Segment | None = None
+        if fresh:
+            fresh.sort(key=lambda item: item[0])
+            keys = np.fromiter((k for k, _ in fresh), dtype=np.int64, count=len(fresh))
+            data = np.stack([row for _, row in fresh]).astype(self.spec.dtype, copy=False)
+            new = Segment(self.next_id, keys, data, np.ones(len(keys), dtype=bool), build(self.spec, data))
+            self.next_id += 1
+        self.segments = (*(s for s in kept if s.live_count > 0), *([new] if new else []))
+        self.buffer.clear()
+        return new
+
+    def swap(self, merged_ids: set[int], merged: Segment) -> None:
+        """Replace the segments `merged_ids` by their merge (already carrying every delete since)."""
+        out = [s for s in self.segments if s.id not in merged_ids]
+        self.segments = (*out, merged) if merged.live_count > 0 else tuple(out)
+
+    # ---- reading (no lock: one snapshot of the segment tuple) --------------------------------------------
+
+    def query_row(self, vector: np.ndarray) -> np.ndarray:
+        if self.spec.data_type == "binary":
+            return np.asarray(vector, dtype=np.int8).view(np.uint8)
+        return self.spec.space.prepare(np.asarray(vector, dtype=np.float32))
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None, opts: SearchOptions
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest live documents (restricted to the `allowed` keys): keys and engine distances."""
+        parts = []
+        for seg in self.segments:
+            mask = seg.allowed_mask(allowed)
+            parts.append(seg.search(self.spec.space, query, k, mask, opts, allowed is not None))
+        return _merge(parts, k)
+
+    def within(
+        self, query: np.ndarray, max_distance: float, allowed: np.ndarray | None, limit: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        parts = [
+            seg.within(self.spec.space, query, max_distance, seg.allowed_mask(allowed), limit) for seg in self.segments
+        ]
+        return _merge(parts, limit)
+
+    @property
+    def live_count(self) -> int:
+        return sum(s.live_count for s in self.segments)
+
+
+def _merge(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return _EMPTY
+    keys = np.concatenate([p[0] for p in parts])
+    dists = np.concatenate([p[1] for p in parts])
+    order = np.lexsort((keys, dists))[:k]
+    return keys[order], dists[order]

@@ -1,0 +1,313 @@
+"""The vector projection of one index: every knn_vector field's segments, their files, recovery and merges.
+
+Like the lexical projection it records the last `_seq_no` it made durable (in manifest.json, written atomically
+after the segment files), catches up from the store's operations log at start-up, and is rebuilt from the store
+when missing or damaged. Segment files are written once; live bitmaps get a new file per generation."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import orjson
+
+from mlsearch.engine.mapping import Mappings
+from mlsearch.engine.store import Store, StoredDoc
+from mlsearch.engine.vectors import merge as merging
+from mlsearch.engine.vectors.field import FieldSpec, FieldVectors
+from mlsearch.engine.vectors.segment import Segment, build_graph
+
+log = logging.getLogger(__name__)
+
+_MANIFEST = "manifest.json"
+# Segments smaller than this are searched exactly whatever approximate_threshold says: a graph buys nothing there.
+MIN_GRAPH_ROWS = 1000
+
+
+def knn_specs(mappings: Mappings, settings: Mapping[str, Any]) -> dict[str, FieldSpec]:
+    enabled = str(settings.get("index.knn", False)).lower() == "true"
+    return {
+        p: FieldSpec.of(f, enabled)
+        for p, f in sorted(mappings.fields.items())
+        if f.type == "knn_vector" and "dimension" in f.params
+    }
+
+
+def _signature(specs: Mapping[str, FieldSpec]) -> str:
+    spec = [
+        (
+            p,
+            s.dimension,
+            s.data_type,
+            s.space.name,
+            s.graph.name,
+            s.graph.m,
+            s.graph.ef_construction,
+            s.graph.nlist,
+            s.knn_enabled,
+        )
+        for p, s in specs.items()
+    ]
+    return hashlib.sha256(orjson.dumps(spec)).hexdigest()[:16]
+
+
+class VectorIndex:
+    """All knn_vector fields of an index. Writes and refreshes run under the index's write lock; merges take
+    this projection's own lock only to swap segments; searches take no lock."""
+
+    def __init__(
+        self, root: Path, mappings: Mappings, settings: Callable[[], Mapping[str, Any]], searcher: Callable[[], Any]
+    ) -> None:
+        self.root = root
+        self.settings = settings
+        self.searcher = searcher  # the lexical snapshot, to turn a knn filter into document keys
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._merge_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._merger: threading.Thread | None = None
+        self._configure(mappings)
+
+    def _configure(self, mappings: Mappings) -> None:
+        self.specs = knn_specs(mappings, self.settings())
+        self.signature = _signature(self.specs)
+        self.fields = {p: FieldVectors(s) for p, s in self.specs.items()}
+        self.dirs = {p: f"f{i}" for i, p in enumerate(self.specs)}
+        self.path = self.root / self.signature
+        self.checkpoint = -1
+        self.generation = 0
+        self.pending = False
+        self._saved: dict[str, dict[int, tuple[Segment, str]]] = {p: {} for p in self.specs}
+
+    def field(self, path: str) -> FieldVectors | None:
+        return self.fields.get(path)
+
+    # ---- writes --------------------------------------------------------------------------------------------
+
+    def project(self, key: int, source: Mapping[str, Any] | None) -> None:
+        """Record a document's vectors (or their absence) for the next refresh."""
+        for path, vectors in self.fields.items():
+            value = None if source is None else _value_at(source, path)
+            vectors.put(key, None if value is None else vectors.spec.to_row(value))
+            self.pending = True
+
+    def refresh(self, seq_no: int) -> None:
+        """Make buffered vectors searchable and durable up to `seq_no`."""
+        with self._lock:
+            if not self.fields:
+                self.checkpoint = seq_no
+                return
+            for vectors in self.fields.values():
+                vectors.refresh(lambda spec, data: None)  # exact until the merger gives it a graph
+            self._persist(seq_no)
+            self.pending = False
+        self._wake_merger()
+
+    def wants_graph(self, spec: FieldSpec, rows: int) -> bool:
+        """Whether a segment of `rows` vectors should be searched through a graph (approximate_threshold)."""
+        threshold = int(self.settings().get("index.knn.advanced.approximate_threshold", 0))
+        return spec.knn_enabled and threshold >= 0 and rows >= max(threshold, MIN_GRAPH_ROWS) and not spec.space.binary
+
+    def _graph(self, spec: FieldSpec, data: np.ndarray) -> faiss.Index | None:
+        return build_graph(spec.space, data, spec.graph) if self.wants_graph(spec, len(data)) else None
+
+    # ---- persistence ---------------------------------------------------------------------------------------
+
+    def _persist(self, seq_no: int) -> None:
+        self.generation += 1
+        manifest: dict[str, Any] = {
+            "signature": self.signature,
+            "seq_no": seq_no,
+            "generation": self.generation,
+            "fields": {},
+        }
+        for path, vectors in self.fields.items():
+            base = self.path / self.dirs[path]
+            saved = self._saved[path]
+            entries = []
+            for seg in vectors.segments:
+                known = saved.get(seg.id)
+                if known is None:
+                    seg.save(base / f"seg_{seg.id}")
+                if known is None or known[0] is not seg:
+                    live_name = f"live_{self.generation}.npy"
+                    np.save(base / f"seg_{seg.id}" / live_name, seg.live)
+                    known = (seg, live_name)
+                saved[seg.id] = known
+                entries.append([seg.id, known[1]])
+            self._saved[path] = {seg.id: saved[seg.id] for seg in vectors.segments}
+            manifest["fields"][path] = {"next_id": vectors.next_id, "segments": entries}
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.path / (_MANIFEST + ".tmp")
+        tmp.write_bytes(orjson.dumps(manifest))
+        tmp.replace(self.path / _MANIFEST)
+        self.checkpoint = seq_no
+        self._collect_garbage()
+
+    def _collect_garbage(self) -> None:
+        for path, saved in self._saved.items():
+            base = self.path / self.dirs[path]
+            if not base.exists():
+                continue
+            for child in base.iterdir():
+                seg_id = int(child.name[4:]) if child.name.startswith("seg_") else -1
+                if seg_id not in saved:
+                    shutil.rmtree(child, ignore_errors=True)
+                    continue
+                for f in child.glob("live_*.npy"):
+                    if f.name != saved[seg_id][1]:
+                        f.unlink(missing_ok=True)
+
+    def _load(self) -> bool:
+        """Open the segments the manifest names; False when there is none or it is damaged."""
+        try:
+            manifest = orjson.loads((self.path / _MANIFEST).read_bytes())
+            if manifest.get("signature") != self.signature:
+                return False
+            for path, vectors in self.fields.items():
+                entry = manifest["fields"][path]
+                base = self.path / self.dirs[path]
+                segments = []
+                for seg_id, live_name in entry["segments"]:
+                    seg = Segment.load(int(seg_id), base / f"seg_{seg_id}", base / f"seg_{seg_id}" / live_name)
+                    segments.append(seg)
+                    self._saved[path][seg.id] = (seg, live_name)
+                vectors.segments = tuple(segments)
+                vectors.next_id = int(entry["next_id"])
+            self.checkpoint = int(manifest["seq_no"])
+            self.generation = int(manifest["generation"])
+            return True
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            if (self.path / _MANIFEST).exists():
+                log.warning("vector segments in %s are damaged (%s); rebuilding from the store", self.path, exc)
+            return False
+
+    # ---- recovery ------------------------------------------------------------------------------------------
+
+    def recover(self, store: Store) -> None:
+        """Catch up from the store's operations log, or rebuild from the store when the files can't be used."""
+        with self._lock:
+            self._drop_other_generations()
+            if not self.fields:
+                return
+            if self._load():
+                changes = store.changes_since(self.checkpoint)
+                for change in changes:
+                    if isinstance(change, StoredDoc):
+                        self.project(change.key, orjson.loads(change.source))
+                    else:
+                        self.project(change[0], None)
+                if changes:
+                    log.info("vectors of %s caught up %d documents from the store", self.path, len(changes))
+            else:
+                self.rebuild(store)
+                return
+            self.refresh(store.max_seq_no)
+
+    def rebuild(self, store: Store) -> None:
+        with self._lock:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.fields = {p: FieldVectors(s) for p, s in self.specs.items()}
+            self._saved = {p: {} for p in self.specs}
+            for batch in store.iter_live():
+                for doc in batch:
+                    self.project(doc.key, orjson.loads(doc.source))
+            self.refresh(store.max_seq_no)
+
+    def _drop_other_generations(self) -> None:
+        if not self.root.exists():
+            return
+        for child in self.root.iterdir():
+            if child.is_dir() and child.name != self.signature:
+                shutil.rmtree(child, ignore_errors=True)
+
+    def needs_rebuild(self, mappings: Mappings) -> bool:
+        return _signature(knn_specs(mappings, self.settings())) != self.signature
+
+    def set_mappings(self, mappings: Mappings, store: Store) -> bool:
+        """Follow a mapping change; True when the knn fields changed and the projection was rebuilt."""
+        if not self.needs_rebuild(mappings):
+            return False
+        with self._lock:
+            self._configure(mappings)
+            self._drop_other_generations()
+            self.rebuild(store)
+        return True
+
+    # ---- merges ----------------------------------------------------------------------------------------
+
+    def _wake_merger(self) -> None:
+        if self._stop.is_set() or not any(self._pick(v) for v in self.fields.values()):
+            return
+        if self._merger is None or not self._merger.is_alive():
+            self._merger = threading.Thread(target=self._merge_loop, name=f"merge-{self.root.parent.name}", daemon=True)
+            self._merger.start()
+        self._wake.set()
+
+    def _merge_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=5.0)
+            self._wake.clear()
+            try:
+                while not self._stop.is_set() and self.merge_once():
+                    pass
+            except Exception:
+                log.exception("merging vector segments of %s failed", self.path)
+
+    def _pick(self, vectors: FieldVectors) -> list[Segment]:
+        return merging.pick(vectors.segments, lambda rows: self.wants_graph(vectors.spec, rows))
+
+    def settle(self) -> None:
+        """Run the pending merges and graph builds now (warmup, tests)."""
+        while self.merge_once():
+            pass
+
+    def merge_once(self) -> bool:
+        """Run one merge the policy asks for; False when there was nothing to do."""
+        with self._merge_lock:  # one merge at a time, so two never take the same segments
+            return self._merge_one()
+
+    def _merge_one(self) -> bool:
+        for path, vectors in list(self.fields.items()):
+            with self._lock:
+                sources = self._pick(vectors)
+                if not sources:
+                    continue
+                seg_id = vectors.next_id
+                vectors.next_id += 1
+            merged = merging.merge(seg_id, sources, lambda data, spec=vectors.spec: self._graph(spec, data))
+            with self._lock:
+                if self.fields.get(path) is not vectors:
+                    return True  # the projection was rebuilt meanwhile
+                merged = merging.catch_up(merged, sources, vectors.segments)
+                vectors.swap({s.id for s in sources}, merged)
+                self._persist(self.checkpoint)
+            return True
+        return False
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._merger is not None:
+            self._merger.join(timeout=30)
+
+
+def _value_at(source: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path, through objects or dotted keys ({"a.b": ...} is {"a": {"b": ...}})."""
+    if path in source:
+        return source[path]
+    parts = path.split(".")
+    for i in range(1, len(parts)):
+        inner = source.get(".".join(parts[:i]))
+        if isinstance(inner, Mapping):
+            found = _value_at(inner, ".".join(parts[i:]))
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,217 @@
+"""Immutable vector segments: rows sorted by document key, a live bitmap, and an optional faiss graph.
+
+A segment never changes once built; a delete or an update gives a new Segment object that shares the vectors and
+the graph and carries a new live bitmap (copy-on-write), so readers holding the old one are never disturbed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from mlsearch.engine.vectors.spaces import Space
+
+log = logging.getLogger(__name__)
+
+# Exact search over a filtered set when it needs at most this many float operations, as the k-NN plugin's
+# efficient filtering does (MAX_DISTANCE_COMPUTATIONS = 2,048,000 / dimension filtered documents).
+MAX_EXACT_COMPUTATIONS = 2_048_000
+_CHUNK = 65_536
+_EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSpec:
+    """How a segment's approximate index is built (from the field's `method`)."""
+
+    name: str = "hnsw"  # hnsw | ivf
+    m: int = 16
+    ef_construction: int = 100
+    nlist: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    ef_search: int = 100
+    nprobes: int = 1
+    exact_threshold: int | None = None  # index.knn.advanced.filtered_exact_search_threshold
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Vectors (float32 [n, dim], or uint8 [n, dim/8] for binary) of the documents `keys` (sorted, int64)."""
+
+    id: int
+    keys: np.ndarray
+    data: np.ndarray
+    live: np.ndarray  # bool [n]
+    graph: faiss.Index | None = None
+    live_count: int = field(default=-1)
+
+    def __post_init__(self) -> None:
+        if self.live_count < 0:
+            object.__setattr__(self, "live_count", int(np.count_nonzero(self.live)))
+
+    @property
+    def size(self) -> int:
+        return len(self.keys)
+
+    @property
+    def dead_ratio(self) -> float:
+        return 0.0 if self.size == 0 else 1.0 - self.live_count / self.size
+
+    def rows_of(self, keys: np.ndarray) -> np.ndarray:
+        """Rows holding any of `keys` (int64), live or not."""
+        if self.size == 0 or len(keys) == 0:
+            return np.empty(0, dtype=np.int64)
+        rows = np.searchsorted(self.keys, keys)
+        inside = rows < self.size
+        rows, wanted = rows[inside], keys[inside]
+        return rows[self.keys[rows] == wanted]
+
+    def without(self, keys: np.ndarray) -> Segment:
+        """This segment with `keys` marked dead; itself when none of them is live here."""
+        rows = self.rows_of(keys)
+        rows = rows[self.live[rows]]
+        if len(rows) == 0:
+            return self
+        live = self.live.copy()
+        live[rows] = False
+        return Segment(self.id, self.keys, self.data, live, self.graph)
+
+    def allowed_mask(self, keys: np.ndarray | None) -> np.ndarray:
+        """Live rows, restricted to documents in `keys` when given."""
+        if keys is None:
+            return self.live
+        mask = np.zeros(self.size, dtype=bool)
+        mask[self.rows_of(keys)] = True
+        return mask & self.live
+
+    # ---- searching ---------------------------------------------------------------------------------------
+
+    def search(
+        self, space: Space, query: np.ndarray, k: int, mask: np.ndarray, opts: SearchOptions, filtered: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest k allowed rows: keys and engine distances, nearest first."""
+        allowed = int(np.count_nonzero(mask)) if mask is not self.live else self.live_count
+        if allowed == 0 or k <= 0:
+            return _EMPTY
+        if self.graph is None or allowed <= k or (filtered and self._exact_is_cheaper(allowed)):
+            return self._exact(space, query, k, mask)
+        rows, dists = self._approximate(space, query, k, mask, allowed, opts)
+        if len(rows) < min(k, allowed):
+            return self._exact(space, query, k, mask)  # a sparse filter starved the graph walk
+        return self.keys[rows], dists
+
+    def _exact_is_cheaper(self, allowed: int) -> bool:
+        return allowed * self.data.shape[1] <= MAX_EXACT_COMPUTATIONS
+
+    def _exact(self, space: Space, query: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero(mask)
+        best_rows, best_d = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            d = space.distances(self.data[chunk], query)
+            best_rows = np.concatenate([best_rows, chunk])
+            best_d = np.concatenate([best_d, d.astype(np.float32, copy=False)])
+            best_rows, best_d = _top(best_rows, best_d, k)
+        return self.keys[best_rows], best_d
+
+    def _approximate(
+        self, space: Space, query: np.ndarray, k: int, mask: np.ndarray, allowed: int, opts: SearchOptions
+    ) -> tuple[np.ndarray, np.ndarray]:
+        bits = None
+        if allowed < self.size:
+            bits = np.packbits(mask, bitorder="little")
+        selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits)) if bits is not None else None
+        params = _params(self.graph, opts, k, selector)
+        _, rows = self.graph.search(query.reshape(1, -1), k, params=params)
+        rows = rows[0][rows[0] >= 0]
+        # Re-measure the few found rows exactly, so a document's score never depends on which path found it
+        # (faiss computes L2 through norms, which differs from the exact path in the last bits).
+        return _top(rows, space.distances(self.data[rows], query).astype(np.float32, copy=False), k)
+
+    def within(
+        self, space: Space, query: np.ndarray, max_distance: float, mask: np.ndarray, limit: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every allowed row within `max_distance` (radial search; exact), nearest first, at most `limit`."""
+        rows = np.flatnonzero(mask)
+        out_rows, out_d = [], []
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            d = space.distances(self.data[chunk], query).astype(np.float32, copy=False)
+            near = d <= max_distance
+            out_rows.append(chunk[near])
+            out_d.append(d[near])
+        if not out_rows:
+            return _EMPTY
+        found_rows, found_d = _top(np.concatenate(out_rows), np.concatenate(out_d), limit)
+        return self.keys[found_rows], found_d
+
+    # ---- persistence -------------------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write the immutable parts (keys, vectors, graph); live bitmaps are saved apart, per generation."""
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(directory / "keys.npy", self.keys)
+        np.save(directory / "data.npy", self.data)
+        if self.graph is not None:
+            faiss.write_index(self.graph, str(directory / "graph.faiss"))
+
+    @classmethod
+    def load(cls, seg_id: int, directory: Path, live_file: Path) -> Segment:
+        keys = np.load(directory / "keys.npy", mmap_mode="r")
+        data = np.load(directory / "data.npy", mmap_mode="r")
+        live = np.load(live_file)
+        graph = None
+        if (directory / "graph.faiss").exists():
+            # IO_FLAG_MMAP_IFC maps the file without copying it into memory.
+            graph = faiss.read_index(str(directory / "graph.faiss"), faiss.IO_FLAG_MMAP_IFC)
+        if not (len(keys) == len(data) == len(live)) or (graph is not None and graph.ntotal != len(keys)):
+            raise ValueError(f"segment {directory} is inconsistent")
+        return cls(seg_id, keys, data, live, graph)
+
+
+def _top(rows: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k smallest distances, sorted (ties by row, which is key order)."""
+    if len(d) > k:
+        part = np.argpartition(d, k - 1)[:k]
+        rows, d = rows[part], d[part]
+    order = np.lexsort((rows, d))
+    return rows[order], d[order]
+
+
+def _params(
+    graph: faiss.Index, opts: SearchOptions, k: int, selector: faiss.IDSelector | None
+) -> faiss.SearchParameters:
+    if isinstance(graph, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF()
+        params.nprobe = max(1, opts.nprobes)
+    else:
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(opts.ef_search, k)
+    if selector is not None:
+        params.sel = selector
+    return params
+
+
+def build_graph(space: Space, data: np.ndarray, spec: GraphSpec) -> faiss.Index | None:
+    """A faiss index over `data` (ids = row numbers), or None when the space or data can't have one."""
+    if space.binary or len(data) == 0:
+        return None
+    dim = data.shape[1]
+    if spec.name == "ivf":
+        nlist = max(1, min(spec.nlist, len(data) // 39 or 1))
+        quantizer = faiss.IndexFlat(dim, space.faiss_metric)
+        graph = faiss.IndexIVFFlat(quantizer, dim, nlist, space.faiss_metric)
+        graph.train(np.ascontiguousarray(data, dtype=np.float32))
+        graph.own_fields = True
+        quantizer.this.disown()
+    else:
+        graph = faiss.IndexHNSWFlat(dim, spec.m, space.faiss_metric)
+        graph.hnsw.efConstruction = spec.ef_construction
+    graph.add(np.ascontiguousarray(data, dtype=np.float32))
+    return graph

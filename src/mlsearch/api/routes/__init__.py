@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from mlsearch.api.routes import bulk, by_query, cluster, documents, indices, search
+from mlsearch.api.routes import bulk, by_query, cluster, documents, indices, ml_train, search
 
 
 def all_routes() -> list[Route]:
     return [
         *cluster.routes(),
+        *ml_train.routes(),
         *search.routes(),
         *bulk.routes(),
         *by_query.routes(),

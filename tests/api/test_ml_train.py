@@ -196,9 +196,7 @@ def test_errors(http: RawHttp) -> None:
     model_id = _train(http, "KMEANS", {"parameters": {"centroids": 2}, "input_data": frame})
     _, body = http.request("POST", f"/_plugins/_ml/_predict/LINEAR_REGRESSION/{model_id}", {"input_data": frame})
     assert_error(body, 400, "illegal_argument_exception", "KMEANS")
-    _, body = http.request(
-        "POST", f"/_plugins/_ml/_predict/KMEANS/{model_id}", {"input_data": _frame(["a"], [[0.0]])}
-    )
+    _, body = http.request("POST", f"/_plugins/_ml/_predict/KMEANS/{model_id}", {"input_data": _frame(["a"], [[0.0]])})
     assert_error(body, 400, "illegal_argument_exception", "[b]")
     _, body = http.request("POST", "/_plugins/_ml/_predict/KMEANS/nosuchmodel00000000", {"input_data": frame})
     assert_error(body, 404, "status_exception", "Failed to find model")

@@ -49,6 +49,8 @@ class ClassicML:
         spec = algorithms.for_api(algorithm, TRAIN_PREDICT)
         frame = self.input_frame(body)
         model = spec.factory(body.get("parameters"))
+        if hasattr(model, "fit_predict"):  # streaming algorithms score each row before learning it
+            return {"status": "COMPLETED", "prediction_result": model.fit_predict(frame)}
         model.fit(frame)
         return {"status": "COMPLETED", "prediction_result": model.predict(frame)}
 

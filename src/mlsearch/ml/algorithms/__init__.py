@@ -7,6 +7,9 @@ from mlsearch.ml.algorithms import (
     linear_regression,
     local_sample_calculator,
     logistic_regression,
+    metrics_correlation,
+    rcf,
+    rcf_summarize,
 )
 from mlsearch.ml.algorithms.registry import EXECUTE, PREDICT, TRAIN, TRAIN_PREDICT, AlgorithmSpec, algorithms
 
@@ -22,4 +25,7 @@ __all__ = [
     "linear_regression",
     "local_sample_calculator",
     "logistic_regression",
+    "metrics_correlation",
+    "rcf",
+    "rcf_summarize",
 ]

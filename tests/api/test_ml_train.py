@@ -234,3 +234,30 @@ def test_trained_model_survives_restart(tmp_path_factory: pytest.TempPathFactory
         second.stop()
     assert status == 200, after
     assert after["prediction_result"] == before["prediction_result"]
+
+
+def test_rcf_over_http(http: RawHttp) -> None:
+    rows = [[float(i % 7), float(i % 5)] for i in range(120)] + [[60.0, -40.0]]
+    body = {"parameters": {"number_of_trees": 10, "sample_size": 64}, "input_data": _frame(["a", "b"], rows)}
+    model_id = _train(http, "batch_rcf", body)
+    status, response = http.request(
+        "POST", f"/_plugins/_ml/_predict/BATCH_RCF/{model_id}", {"input_data": _frame(["a", "b"], rows)}
+    )
+    assert status == 200, response
+    result = response["prediction_result"]
+    assert [m["name"] for m in result["column_metas"]] == ["score", "anomalous"]
+    assert result["rows"][-1]["values"][1] == {"column_type": "BOOLEAN", "value": True}
+    series = {
+        "column_metas": [{"name": "timestamp", "column_type": "LONG"}, {"name": "v", "column_type": "DOUBLE"}],
+        "rows": [
+            {"values": [{"column_type": "LONG", "value": i * 60_000}, {"column_type": "DOUBLE", "value": float(i % 4)}]}
+            for i in range(80)
+        ],
+    }
+    params = {"number_of_trees": 5, "shingle_size": 2, "output_after": 16}
+    status, response = http.request(
+        "POST", "/_plugins/_ml/_train_predict/FIT_RCF", {"parameters": params, "input_data": series}
+    )
+    assert status == 200, response
+    assert [m["name"] for m in response["prediction_result"]["column_metas"]] == ["timestamp", "score", "anomaly_grade"]
+    assert len(response["prediction_result"]["rows"]) == 80

@@ -14,6 +14,7 @@ from mlsearch.api.routes import (
     ml_models,
     ml_profile,
     ml_tasks,
+    ml_train,
     search,
 )
 
@@ -22,6 +23,7 @@ def all_routes() -> list[Route]:
     return [
         *cluster.routes(),
         *ml_model_groups.routes(),
+        *ml_train.routes(),
         *ml_models.routes(),
         *ml_tasks.routes(),
         *ml_profile.routes(),

@@ -1,0 +1,286 @@
+"""Classic algorithms against known answers, their JSON state round trips, and data-frame errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+
+from mlsearch.errors import IllegalArgumentError
+from mlsearch.ml.algorithms import algorithms
+from mlsearch.ml.algorithms._forest import batch_forest
+from mlsearch.ml.algorithms.frame import Frame, frame_from_sources, parse_frame
+
+
+def _make(name: str, params: dict | None = None):
+    return algorithms.get(name).factory(params)
+
+
+def _numeric_frame(names: list[str], x: np.ndarray) -> Frame:
+    return Frame(tuple(names), ("DOUBLE",) * len(names), tuple(tuple(c) for c in x.T.tolist()))
+
+
+def _blobs(centres: list[tuple[float, ...]], n: int = 60, spread: float = 0.2, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.vstack([rng.normal(c, spread, (n, len(c))) for c in centres])
+
+
+def _pure(labels: np.ndarray, n: int, k: int) -> bool:
+    """Each block of n rows is one cluster and the k blocks are k different clusters."""
+    blocks = [set(labels[i * n : (i + 1) * n].tolist()) for i in range(k)]
+    return all(len(b) == 1 for b in blocks) and len(set().union(*blocks)) == k
+
+
+@pytest.mark.parametrize("distance", ["EUCLIDEAN", "COSINE", "L1"])
+def test_kmeans_recovers_blobs_deterministically(distance: str) -> None:
+    # Blobs apart in direction as well as position, so that cosine similarity separates them too.
+    x = _blobs([(10, 0), (0, 10), (-10, -10)], spread=0.5)
+    params = {"centroids": 3, "iterations": 20, "distance_type": distance, "seed": 7}
+    first = _make("kmeans", params).fit_array(x).predict_array(x)
+    second = _make("KMeans", params).fit_array(x).predict_array(x)
+    assert _pure(first, 60, 3)
+    assert np.array_equal(first, second)
+
+
+def test_kmeans_state_round_trip_and_more_centroids_than_rows() -> None:
+    x = _blobs([(0, 0), (5, 5)], n=10)
+    model = _make("KMEANS", {"centroids": 2}).fit(_numeric_frame(["a", "b"], x))
+    restored = _make("KMEANS", {"centroids": 2})
+    restored.load_state(orjson.loads(orjson.dumps(model.state())))
+    frame = _numeric_frame(["a", "b"], x)
+    assert restored.predict(frame) == model.predict(frame)
+    tiny = _make("KMEANS", {"centroids": 3, "distance_type": "COSINE"}).fit(
+        _numeric_frame(["a"], np.array([[1.0], [2.0]]))
+    )
+    assert len(tiny.predict(_numeric_frame(["a"], np.array([[1.0], [2.0]])))["rows"]) == 2
+
+
+@pytest.mark.parametrize("optimiser", ["SIMPLE_SGD", "ADA_GRAD", "ADAM", "RMS_PROP", "LINEAR_DECAY_SGD"])
+def test_linear_regression_recovers_coefficients(optimiser: str) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 3))
+    y = x @ np.array([2.0, -1.0, 0.5]) + 3.0
+    lr = {"SIMPLE_SGD": 0.05, "ADA_GRAD": 0.5, "ADAM": 0.05, "RMS_PROP": 0.01, "LINEAR_DECAY_SGD": 0.5}[optimiser]
+    model = _make(
+        "LINEAR_REGRESSION", {"target": "y", "optimiser": optimiser, "learning_rate": lr, "epochs": 30, "batch_size": 4}
+    )
+    model.fit_array(x, y)
+    tolerance = 0.3 if optimiser == "LINEAR_DECAY_SGD" else 0.05
+    assert model.coef_ == pytest.approx([2.0, -1.0, 0.5], abs=tolerance)
+    assert model.intercept_ == pytest.approx(3.0, abs=tolerance)
+
+
+def test_linear_regression_robust_objectives_and_frames() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 1))
+    y = 4.0 * x[:, 0] - 2.0
+    y[:5] += 200.0  # outliers pull squared loss, not the robust ones
+    for objective in ("ABSOLUTE_LOSS", "HUBER"):
+        model = _make(
+            "LINEAR_REGRESSION",
+            {
+                "target": "y",
+                "objective": objective,
+                "optimiser": "ADAM",
+                "learning_rate": 0.05,
+                "epochs": 60,
+                "batch_size": 8,
+            },
+        )
+        model.fit(_numeric_frame(["x", "y"], np.column_stack([x, y])))
+        assert model.coef_[0] == pytest.approx(4.0, abs=0.3)
+        out = model.predict(_numeric_frame(["x"], np.array([[1.0]])))
+        assert out["column_metas"] == [{"name": "y", "column_type": "DOUBLE"}]
+        assert out["rows"][0]["values"][0]["value"] == pytest.approx(2.0, abs=0.4)
+
+
+@pytest.mark.parametrize("objective", ["LOGMULTICLASS", "HINGE"])
+def test_logistic_regression_separates_classes(objective: str) -> None:
+    x = _blobs([(0, 0), (4, 4), (0, 6)], n=50, spread=0.5)
+    labels = ["a"] * 50 + ["b"] * 50 + ["c"] * 50
+    frame = Frame(
+        ("x1", "x2", "label"),
+        ("DOUBLE", "DOUBLE", "STRING"),
+        (tuple(x[:, 0].tolist()), tuple(x[:, 1].tolist()), tuple(labels)),
+    )
+    model = _make("LOGISTIC_REGRESSION", {"target": "label", "objective": objective, "epochs": 10})
+    model.fit(frame)
+    out = model.predict(frame.without("label"))
+    predicted = [r["values"][0]["value"] for r in out["rows"]]
+    assert out["column_metas"] == [{"name": "result", "column_type": "STRING"}]
+    assert np.mean(np.array(predicted) == np.array(labels)) > 0.95
+
+
+def test_batch_rcf_scores_planted_anomalies_highest() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1000, 3))
+    planted = [10, 500, 900]
+    x[planted] += np.array([8.0, -8.0, 8.0])
+    model = _make("BATCH_RCF", {"number_of_trees": 20})
+    out = model.fit(_numeric_frame(["a", "b", "c"], x)).predict(_numeric_frame(["a", "b", "c"], x))
+    scores = np.array([r["values"][0]["value"] for r in out["rows"]])
+    flagged = [r["values"][1]["value"] for r in out["rows"]]
+    assert set(np.argsort(scores)[-3:].tolist()) == set(planted)
+    assert all(flagged[i] for i in planted)
+    assert np.median(scores) < 1.0
+    restored = _make("BATCH_RCF", {"number_of_trees": 20})
+    restored.load_state(orjson.loads(orjson.dumps(model.state())))
+    again = restored.predict(_numeric_frame(["a", "b", "c"], x))
+    assert [r["values"][0]["value"] for r in again["rows"]] == pytest.approx(scores.tolist())
+
+
+def test_vectorised_and_per_point_rcf_scores_agree() -> None:
+    x = np.random.default_rng(6).normal(size=(300, 4))
+    [tree] = batch_forest(x, 1, 64, seed=1)
+    compiled = tree.compile().score_many(x)
+    assert compiled == pytest.approx([tree.score_one(tuple(row)) for row in x.tolist()])
+
+
+def test_fit_rcf_grades_planted_anomalies() -> None:
+    n = 400
+    rng = np.random.default_rng(7)
+    values = np.sin(np.arange(n) / 8.0) + rng.normal(0, 0.05, n)
+    values[300] += 6.0
+    frame = Frame(
+        ("timestamp", "value"), ("LONG", "DOUBLE"), (tuple(range(0, n * 60_000, 60_000)), tuple(values.tolist()))
+    )
+    model = _make("FIT_RCF", {"number_of_trees": 10, "shingle_size": 4, "sample_size": 128})
+    out = model.fit_predict(frame)
+    assert [m["name"] for m in out["column_metas"]] == ["timestamp", "score", "anomaly_grade"]
+    scores = np.array([r["values"][1]["value"] for r in out["rows"]])
+    grades = np.array([r["values"][2]["value"] for r in out["rows"]])
+    assert int(np.argmax(scores)) in range(300, 304)  # the point and the shingles holding it
+    assert grades[300] > 0
+    assert (grades[50:300] > 0).mean() < 0.05
+    assert (scores[:35] == 0).all()  # nothing before the shingle is full and output_after points were seen
+
+
+def test_fit_rcf_state_is_json_and_keeps_streaming() -> None:
+    frame = Frame(
+        ("ts", "v"),
+        ("STRING", "DOUBLE"),
+        (tuple(f"2024-01-01 00:{m:02d}:00" for m in range(60)), tuple(float(m % 5) for m in range(60))),
+    )
+    model = _make("FIT_RCF", {"time_field": "ts", "number_of_trees": 5, "shingle_size": 2, "output_after": 8})
+    model.fit(frame)
+    restored = _make("FIT_RCF", {"time_field": "ts", "number_of_trees": 5, "shingle_size": 2, "output_after": 8})
+    restored.load_state(orjson.loads(orjson.dumps(model.state())))
+    out = restored.predict(frame)
+    assert out["rows"][0]["values"][0] == {"column_type": "LONG", "value": 1704067200000}
+    assert out["rows"][0]["values"][1]["value"] > 0  # the restored forest scores at once
+
+
+def test_rcf_summarize_finds_the_groups() -> None:
+    x = _blobs([(0, 0), (8, 8), (0, 8)], n=40)
+    for distance in ("L1", "L2", "LInfinity"):
+        model = _make("RCF_SUMMARIZE", {"max_k": 3, "distance_type": distance}).fit_array(x)
+        assert _pure(model.predict_array(x), 40, 3)
+
+
+def test_anomaly_localization_finds_the_contributing_entity() -> None:
+    day = 86_400_000
+    docs = [{"ts": t * day + 1000, "attr": a, "value": 1.0} for t in range(3) for a in ("x", "y", "z")]
+    docs.append({"ts": 2 * day + 5000, "attr": "y", "value": 50.0})
+    seen: list = []
+
+    def read(index, query, limit):
+        seen.append((index, query, limit))
+        return docs
+
+    body = {
+        "index_name": "logs",
+        "attribute_field_names": ["attr"],
+        "aggregations": [{"total": {"sum": {"field": "value"}}}],
+        "time_field_name": "ts",
+        "start_time": 0,
+        "end_time": 3 * day,
+        "min_time_interval": day,
+        "num_outputs": 1,
+    }
+    out = _make("anomaly_localization").execute(body, read)
+    [result] = out["results"]
+    assert result["name"] == "total"
+    buckets = result["result"]["buckets"]
+    assert [b["overall_aggregate_value"] for b in buckets] == [3.0, 3.0, 53.0]
+    assert "entities" not in buckets[0]
+    assert buckets[2]["entities"] == [{"key": ["y"], "contribution_value": 50.0, "base_value": 1.0, "new_value": 51.0}]
+    assert seen[0][0] == "logs"
+
+
+def test_metrics_correlation_finds_correlated_metrics() -> None:
+    rng = np.random.default_rng(8)
+    metrics = rng.normal(0, 1, (6, 128))
+    metrics[[1, 4], 60:72] += 10.0
+    out = _make("METRICS_CORRELATION").execute({"metrics": metrics.tolist()}, None)
+    events = out["inference_results"]
+    assert any(
+        e["suspected_metrics"] == [1, 4] and e["event_window"][0] <= 60 <= 72 <= e["event_window"][1] + 1
+        for e in events
+    )
+    assert len(events[0]["event_pattern"]) == 128
+
+
+@pytest.mark.parametrize(("operation", "expected"), [("max", 3.0), ("min", -1.0), ("sum", 4.5)])
+def test_local_sample_calculator(operation: str, expected: float) -> None:
+    calc = _make("LOCAL_SAMPLE_CALCULATOR")
+    assert calc.execute({"operation": operation, "input_data": [1, 3, -1, 1.5]}, None) == {"result": expected}
+    with pytest.raises(IllegalArgumentError):
+        calc.execute({"operation": "median", "input_data": [1]}, None)
+
+
+def test_registry_names_are_case_insensitive_and_unknown_is_wrong_function_name() -> None:
+    assert algorithms.get("batch_rcf").name == "BATCH_RCF"
+    with pytest.raises(IllegalArgumentError, match="Wrong function name"):
+        algorithms.get("deep_thought")
+    with pytest.raises(IllegalArgumentError, match="train"):
+        algorithms.for_api("local_sample_calculator", "train")
+
+
+def test_frames_parse_all_column_types_and_reject_bad_input() -> None:
+    frame = parse_frame(
+        {
+            "column_metas": [
+                {"name": n, "column_type": t}
+                for n, t in [
+                    ("s", "STRING"),
+                    ("h", "SHORT"),
+                    ("i", "INTEGER"),
+                    ("l", "LONG"),
+                    ("d", "DOUBLE"),
+                    ("b", "BOOLEAN"),
+                    ("f", "FLOAT"),
+                    ("n", "NULL"),
+                ]
+            ],
+            "rows": [
+                {
+                    "values": [
+                        {"column_type": "STRING", "value": "x"},
+                        {"column_type": "SHORT", "value": 1},
+                        {"column_type": "INTEGER", "value": 2},
+                        {"column_type": "LONG", "value": 3},
+                        {"column_type": "DOUBLE", "value": 4.5},
+                        {"column_type": "BOOLEAN", "value": True},
+                        {"column_type": "FLOAT", "value": 1.5},
+                        {"column_type": "NULL"},
+                    ]
+                }
+            ],
+        }
+    )
+    assert frame.numeric(["h", "i", "l", "d", "f"]).tolist() == [[1.0, 2.0, 3.0, 4.5, 1.5]]
+    with pytest.raises(IllegalArgumentError, match="STRING"):
+        frame.numeric(["s"])
+    with pytest.raises(IllegalArgumentError, match="missing"):
+        frame.numeric(["n"])
+    with pytest.raises(IllegalArgumentError, match="column type"):
+        parse_frame({"column_metas": [{"name": "a", "column_type": "DATE"}], "rows": []})
+    with pytest.raises(IllegalArgumentError, match="values"):
+        parse_frame({"column_metas": [{"name": "a", "column_type": "DOUBLE"}], "rows": [{"values": []}]})
+    with pytest.raises(IllegalArgumentError, match="empty"):
+        parse_frame({"column_metas": [{"name": "a", "column_type": "DOUBLE"}], "rows": []}).numeric()
+    sources = frame_from_sources([{"a": 1, "b": {"c": 2.5}, "s": "x"}, {"a": 2, "b": {"c": 3}}])
+    assert sources.names == ("a", "b.c", "s")
+    assert sources.types == ("INTEGER", "DOUBLE", "STRING")
+    with pytest.raises(IllegalArgumentError, match="missing"):
+        frame_from_sources([{"a": 1}, {"b": 2}]).numeric()

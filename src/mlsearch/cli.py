@@ -1,10 +1,11 @@
-"""Command line: `mlsearch serve --host H --port P --data-dir D`."""
+"""Command line: `mlsearch serve --host H --port P --data-dir D`, `mlsearch model export DIR --format F --out Z`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import socket
@@ -25,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port, 0 picks a free one (env MLSEARCH_PORT, default 9200)")
     serve.add_argument("--data-dir", help="where data lives (env MLSEARCH_DATA_DIR, default ./data)")
     serve.add_argument("--log-level", help="debug, info, warning or error")
+    _add_model_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "model":
+        return export_command(args)
     if args.command == "serve":
         return serve_forever(
             Settings.load(
@@ -33,6 +37,46 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     return 2
+
+
+def _add_model_commands(sub: argparse._SubParsersAction) -> None:
+    model = sub.add_parser("model", help="model artefacts")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    export = model_sub.add_parser(
+        "export", help="write an OpenSearch-compatible model zip (model file, tokenizer.json, config.json)"
+    )
+    export.add_argument("src", metavar="HF_MODEL_DIR", help="a Hugging Face / sentence-transformers model directory")
+    export.add_argument("--format", type=str.lower, choices=["onnx", "torch_script"], default="onnx")
+    export.add_argument("--out", required=True, metavar="FILE.zip")
+    export.add_argument("--name", help="model file name inside the zip (default: the directory name)")
+    export.add_argument("--pooling-mode", help="mean, mean_sqrt_len, max, weightedmean, cls or lasttoken")
+    export.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None, help="L2-normalise")
+    export.add_argument("--max-length", type=int, help="truncation length (default: the model's max_seq_length)")
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """`mlsearch model export`: convert, then print the hash, size and a `_register` body for the zip."""
+    from mlsearch.errors import MLSearchError
+    from mlsearch.ml.export import export_model
+
+    try:
+        result = export_model(
+            args.src,
+            args.format,
+            args.out,
+            name=args.name,
+            pooling_mode=args.pooling_mode,
+            normalize=args.normalize,
+            max_length=args.max_length,
+        )
+    except MLSearchError as exc:
+        print(f"mlsearch model export: {exc.reason}", file=sys.stderr)
+        return 2
+    print(f"wrote {result.path} ({result.size} bytes)")
+    print(f"model_content_hash_value: {result.sha256}")
+    print("suggested body for POST /_plugins/_ml/models/_register:")
+    print(json.dumps(result.register_body(), indent=2))
+    return 0
 
 
 def serve_forever(settings: Settings) -> int:

@@ -1,0 +1,119 @@
+"""`mlsearch model export` / export_model on a tiny random BERT saved here: the zip's layout, printed hash and
+register body, and embeddings through both runtimes equal the transformers model's own (pooled as configured)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlsearch.cli import main
+from mlsearch.ml.export import export_model
+from mlsearch.ml.predictor import ModelConfig, PredictInput
+from mlsearch.ml.runtimes import get_runtime
+from tests.unit.test_runtimes import VOCAB, _write_tokenizer
+
+TEXTS = ["alpha beta", "gamma delta epsilon zeta eta theta", "iota", "kappa alpha beta gamma delta"]
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-bert")
+    config = transformers.BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    transformers.BertModel(config).eval().save_pretrained(str(path))
+    _write_tokenizer(path)
+    (path / "modules.json").write_text(json.dumps([{"type": "sentence_transformers.models.Normalize"}]))
+    (path / "1_Pooling").mkdir()
+    (path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 32}))
+    return path
+
+
+def _reference(hf_dir: Path, texts: list[str]) -> np.ndarray:
+    """CLS pooling + L2 normalisation, computed with transformers directly."""
+    import torch
+    import transformers
+
+    from mlsearch.ml.runtimes._tokenize import TextTokenizer
+
+    model = transformers.BertModel.from_pretrained(str(hf_dir), attn_implementation="eager").eval()
+    tokenizer = TextTokenizer.from_dir(hf_dir, ModelConfig())
+    rows = []
+    with torch.inference_mode():
+        for enc in tokenizer.encode(texts):
+            out = model(input_ids=torch.tensor([enc.ids]), attention_mask=torch.ones(1, len(enc.ids), dtype=torch.long))
+            cls = out.last_hidden_state[0, 0].numpy()
+            rows.append(cls / np.linalg.norm(cls))
+    return np.stack(rows)
+
+
+def _unpack(zip_path: Path, dest: Path) -> Path:
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(dest)
+    return dest
+
+
+def test_cli_export_onnx_prints_hash_and_register_body(
+    hf_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tiny.zip"
+    assert main(["model", "export", str(hf_dir), "--format", "onnx", "--out", str(out), "--name", "tiny"]) == 0
+    printed = capsys.readouterr().out
+    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert f"model_content_hash_value: {sha}" in printed
+    body = json.loads(printed[printed.index("{") :])
+    assert body["model_format"] == "ONNX" and body["function_name"] == "TEXT_EMBEDDING"
+    assert body["model_content_hash_value"] == sha and body["model_content_size_in_bytes"] == out.stat().st_size
+    config = body["model_config"]
+    assert (config["embedding_dimension"], config["pooling_mode"], config["normalize_result"]) == (16, "CLS", True)
+    assert config["model_type"] == "bert" and json.loads(config["all_config"])["hidden_size"] == 16
+    assert sorted(zipfile.ZipFile(out).namelist()) == ["config.json", "tiny.onnx", "tokenizer.json"]
+
+    model_dir = _unpack(out, tmp_path / "unpacked")
+    model_config = ModelConfig(
+        embedding_dimension=16,
+        pooling_mode=config["pooling_mode"],
+        normalize_result=True,
+        all_config=config["all_config"],
+    )
+    predictor = get_runtime("ONNX").load(model_dir, "TEXT_EMBEDDING", model_config)
+    assert predictor.tokenizer.max_length == 32  # carried by the exported tokenizer.json
+    got = np.stack([r[0].data for r in predictor.predict(PredictInput(text_docs=TEXTS))])
+    np.testing.assert_allclose(got, _reference(hf_dir, TEXTS), atol=1e-5)
+
+
+def test_export_torch_script_runs_in_the_torchscript_runtime(hf_dir: Path, tmp_path: Path) -> None:
+    result = export_model(hf_dir, "torch_script", tmp_path / "ts.zip")
+    assert result.model_format == "TORCH_SCRIPT"
+    assert f"{hf_dir.name}.pt" in zipfile.ZipFile(result.path).namelist()
+    model_dir = _unpack(result.path, tmp_path / "ts")
+    predictor = get_runtime("TORCH_SCRIPT").load(model_dir, "TEXT_EMBEDDING", ModelConfig(embedding_dimension=16))
+    got = np.stack([r[0].data for r in predictor.predict(PredictInput(text_docs=TEXTS))])
+    np.testing.assert_allclose(got, _reference(hf_dir, TEXTS), atol=1e-5)  # pooled + normalised inside the model
+
+
+def test_export_is_deterministic(hf_dir: Path, tmp_path: Path) -> None:
+    first = export_model(hf_dir, "ONNX", tmp_path / "a.zip")
+    second = export_model(hf_dir, "ONNX", tmp_path / "b.zip")
+    assert first.sha256 == second.sha256
+
+
+def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["model", "export", str(tmp_path), "--out", str(tmp_path / "x.zip")]) == 2
+    assert "not a Hugging Face model directory" in capsys.readouterr().err
+    assert not (tmp_path / "x.zip").exists()

@@ -261,6 +261,10 @@ def test_trained_model_is_an_ordinary_model_record(http: RawHttp) -> None:
     assert status == 200, by_model
     _, by_algorithm = http.request("POST", f"/_plugins/_ml/_predict/kmeans/{model_id}", {"input_data": frame})
     assert by_model["prediction_result"] == by_algorithm["prediction_result"]
+    _, body = http.request("POST", f"/_plugins/_ml/models/{model_id}/_deploy")
+    assert_error(body, 400, "illegal_argument_exception", "trained KMEANS model")
+    _, model = http.request("GET", f"/_plugins/_ml/models/{model_id}")
+    assert model["model_state"] == "TRAINED"
 
 
 def test_deleted_trained_model_cannot_predict(http: RawHttp) -> None:

@@ -317,6 +317,11 @@ class MLService:
         doc = self.registry.get(model_id)
         if doc.get("model_state") == REGISTERING:
             raise IllegalArgumentError(f"Model {model_id} is still being registered")
+        if doc.get("model_state") == TRAINED:
+            # A trained classic model predicts from its record; deploying it would only turn it into DEPLOY_FAILED.
+            raise IllegalArgumentError(
+                f"Model {model_id} is a trained {doc.get('algorithm')} model: it predicts without being deployed"
+            )
         task_id = self._start_deploy(model_id, doc)
         self.stats.record("deploy", doc.get("algorithm"), model_id, failed=False)
         return {"task_id": task_id, "task_type": "DEPLOY_MODEL", "status": "CREATED"}

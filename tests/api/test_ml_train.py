@@ -1,12 +1,13 @@
 """Train / predict / train_predict / execute of ML Commons' classic algorithms, over the real server.
 
 The KMEANS and execute requests are those of opensearch-api-specification `tests/plugins/ml/ml/{train,predict,
-train_predict,execute}.yaml`, sent as written. Async training is polled through the task document
-(`GET /.plugins-ml-task/_doc/{id}`) until the shared tasks API (`GET /_plugins/_ml/tasks/{id}`) is merged.
+train_predict,execute}.yaml`, sent as written. Trained models are ordinary model records (get / search / delete through
+`/_plugins/_ml/models`), async training is a task of the tasks API, and the ML stats count the classic APIs.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -162,6 +163,19 @@ def test_linear_regression_train_and_predict(http: RawHttp) -> None:
     assert response["prediction_result"]["rows"][0]["values"][0]["value"] == pytest.approx(9.0, abs=0.2)
 
 
+def _wait_task(http: RawHttp, task_id: str, timeout: float = 30.0) -> dict:
+    """The task once COMPLETED or FAILED, polled through `GET /_plugins/_ml/tasks/{id}`."""
+    deadline = time.monotonic() + timeout
+    task: dict = {}
+    while time.monotonic() < deadline:
+        status, task = http.request("GET", f"/_plugins/_ml/tasks/{task_id}")
+        assert status == 200, task
+        if task.get("state") in ("COMPLETED", "FAILED"):
+            return task
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_id} did not finish: {task}")
+
+
 def test_async_train_completes_through_a_task(http: RawHttp) -> None:
     rows = [[0.0, 0.0], [0.1, 0.1], [5.0, 5.0], [5.1, 5.1]]
     status, response = http.request(
@@ -172,21 +186,145 @@ def test_async_train_completes_through_a_task(http: RawHttp) -> None:
     assert status == 200, response
     assert response["status"] == "CREATED"
     task_id = response["task_id"]
-    deadline = time.monotonic() + 30
-    task: dict = {}
-    while time.monotonic() < deadline:
-        status, doc = http.request("GET", f"/.plugins-ml-task/_doc/{task_id}")
-        task = doc["_source"] if status == 200 else {}
-        if task.get("state") in ("COMPLETED", "FAILED"):
-            break
-        time.sleep(0.05)
+    task = _wait_task(http, task_id)
     assert task["state"] == "COMPLETED", task
     assert task["task_type"] == "TRAINING" and task["function_name"] == "KMEANS"
     assert task["input_type"] == "DATA_FRAME" and task["is_async"] is True
+    assert len(task["worker_node"]) == 1 and task["last_update_time"] >= task["create_time"]
+    status, found = http.request(
+        "POST",
+        "/_plugins/_ml/tasks/_search",
+        {
+            "query": {
+                "bool": {"filter": [{"term": {"task_type": "TRAINING"}}, {"term": {"model_id": task["model_id"]}}]}
+            }
+        },
+    )
+    assert status == 200, found
+    assert [h["_id"] for h in found["hits"]["hits"]] == [task_id]
+    status, model = http.request("GET", f"/_plugins/_ml/models/{task['model_id']}")
+    assert status == 200 and model["model_state"] == "TRAINED", model
     status, response = http.request(
         "POST", f"/_plugins/_ml/_predict/kmeans/{task['model_id']}", {"input_data": _frame(["a", "b"], [[0.0, 0.05]])}
     )
     assert status == 200, response
+
+
+def test_async_train_failure_is_a_failed_task(http: RawHttp) -> None:
+    strings = {
+        "column_metas": [{"name": "s", "column_type": "STRING"}],
+        "rows": [{"values": [{"column_type": "STRING", "value": "x"}]}],
+    }
+    status, response = http.request("POST", "/_plugins/_ml/_train/KMEANS?async=true", {"input_data": strings})
+    assert status == 200 and response["status"] == "CREATED", response
+    task = _wait_task(http, response["task_id"])
+    assert task["state"] == "FAILED" and task["task_type"] == "TRAINING", task
+    assert "STRING" in task["error"] and "model_id" not in task
+    _, body = http.request("POST", "/_plugins/_ml/_train/KMEANS?async=true", {"parameters": {"distance_type": "X"}})
+    assert_error(body, 400, "illegal_argument_exception", "distance_type")
+
+
+def test_trained_model_is_an_ordinary_model_record(http: RawHttp) -> None:
+    frame = _frame(["a", "b"], [[0.0, 0.0], [0.1, 0.0], [9.0, 9.0], [9.1, 9.0]])
+    model_id = _train(http, "KMEANS", {"parameters": {"centroids": 2, "seed": 7}, "input_data": frame})
+    status, model = http.request("GET", f"/_plugins/_ml/models/{model_id}")
+    assert status == 200, model
+    assert (model["name"], model["algorithm"], model["model_version"], model["model_state"]) == (
+        "KMEANS",
+        "KMEANS",
+        "1",
+        "TRAINED",
+    )
+    assert "model_group_id" not in model and "model_content" not in model  # no group; content only when asked for
+    assert isinstance(model["created_time"], int) and model["last_updated_time"] >= model["created_time"]
+    status, full = http.request("GET", f"/_plugins/_ml/models/{model_id}?return_content=true")
+    assert status == 200
+    content = json.loads(full["model_content"])
+    assert content["parameters"]["centroids"] == 2 and content["state"]
+
+    status, found = http.request(
+        "POST",
+        "/_plugins/_ml/models/_search",
+        {
+            "query": {
+                "bool": {"filter": [{"term": {"algorithm": {"value": "KMEANS"}}}, {"ids": {"values": [model_id]}}]}
+            }
+        },
+    )
+    assert status == 200, found
+    [hit] = found["hits"]["hits"]
+    assert hit["_index"] == ".plugins-ml-model" and hit["_id"] == model_id
+    assert hit["_source"]["model_state"] == "TRAINED" and "model_content" not in hit["_source"]
+
+    # The model-centric predict API finds the algorithm in the record.
+    status, by_model = http.request("POST", f"/_plugins/_ml/models/{model_id}/_predict", {"input_data": frame})
+    assert status == 200, by_model
+    _, by_algorithm = http.request("POST", f"/_plugins/_ml/_predict/kmeans/{model_id}", {"input_data": frame})
+    assert by_model["prediction_result"] == by_algorithm["prediction_result"]
+    _, body = http.request("POST", f"/_plugins/_ml/models/{model_id}/_deploy")
+    assert_error(body, 400, "illegal_argument_exception", "trained KMEANS model")
+    _, model = http.request("GET", f"/_plugins/_ml/models/{model_id}")
+    assert model["model_state"] == "TRAINED"
+
+
+def test_deleted_trained_model_cannot_predict(http: RawHttp) -> None:
+    frame = _frame(["a", "b"], [[0.0, 0.0], [1.0, 1.0]])
+    model_id = _train(http, "KMEANS", {"parameters": {"centroids": 2}, "input_data": frame})
+    status, deleted = http.request("DELETE", f"/_plugins/_ml/models/{model_id}")
+    assert status == 200, deleted
+    assert (deleted["_index"], deleted["_id"], deleted["result"]) == (".plugins-ml-model", model_id, "deleted")
+    _, body = http.request("POST", f"/_plugins/_ml/_predict/KMEANS/{model_id}", {"input_data": frame})
+    assert_error(body, 404, "status_exception", "Failed to find model")
+    _, body = http.request("GET", f"/_plugins/_ml/models/{model_id}")
+    assert_error(body, 404, "status_exception", "Failed to find model")
+    _, body = http.request("DELETE", f"/_plugins/_ml/models/{model_id}")
+    assert_error(body, 404, "status_exception", "Failed to find model")
+
+
+def _node_stats(http: RawHttp) -> dict:
+    status, body = http.request("GET", "/_plugins/_ml/stats")
+    assert status == 200, body
+    [node] = body["nodes"].values()
+    return node
+
+
+def _action_count(node: dict, algorithm: str, action: str, counter: str = "ml_action_request_count") -> int:
+    return int(node.get("algorithms", {}).get(algorithm, {}).get(action, {}).get(counter, 0))
+
+
+def test_stats_count_classic_requests(http: RawHttp) -> None:
+    frame = _frame(["a", "b"], [[0.0, 0.0], [0.1, 0.0], [9.0, 9.0], [9.1, 9.0]])
+    before = _node_stats(http)
+    model_id = _train(http, "kmeans", {"parameters": {"centroids": 2}, "input_data": frame})
+    for _ in range(2):
+        status, _body = http.request("POST", f"/_plugins/_ml/_predict/KMEANS/{model_id}", {"input_data": frame})
+        assert status == 200
+    status, _body = http.request(
+        "POST", f"/_plugins/_ml/_predict/KMEANS/{model_id}", {"input_data": _frame(["a"], [[0.0]])}
+    )
+    assert status == 400
+    status, _body = http.request(
+        "POST", "/_plugins/_ml/_train_predict/KMEANS", {"parameters": {"centroids": 2}, "input_data": frame}
+    )
+    assert status == 200
+    status, _body = http.request(
+        "POST", "/_plugins/_ml/_execute/local_sample_calculator", {"operation": "sum", "input_data": [1, 2]}
+    )
+    assert status == 200
+    after = _node_stats(http)
+    assert _action_count(after, "kmeans", "train") - _action_count(before, "kmeans", "train") == 1
+    assert _action_count(after, "kmeans", "predict") - _action_count(before, "kmeans", "predict") == 3
+    failures = _action_count(after, "kmeans", "predict", "ml_action_failure_count")
+    assert failures - _action_count(before, "kmeans", "predict", "ml_action_failure_count") == 1
+    assert _action_count(after, "kmeans", "train_predict") - _action_count(before, "kmeans", "train_predict") == 1
+    executed = _action_count(after, "local_sample_calculator", "execute")
+    assert executed - _action_count(before, "local_sample_calculator", "execute") == 1
+    assert after["ml_request_count"] - before["ml_request_count"] == 6
+    assert after["ml_failure_count"] - before["ml_failure_count"] == 1
+    assert after["models"][model_id]["predict"]["ml_action_request_count"] == 3
+    assert after["ml_executing_task_count"] == 0  # every request above has finished
+    status, only = http.request("GET", "/_plugins/_ml/stats/ml_model_count")
+    assert status == 200 and only["ml_model_count"] >= 1, only
 
 
 def test_errors(http: RawHttp) -> None:

@@ -115,7 +115,7 @@ def stats(service: MLService, *, stat_names: list[str] | None, node_ids: list[st
         out["nodes"] = {}
         return out
     node = {
-        "ml_executing_task_count": service.tasks.executing_count(),
+        "ml_executing_task_count": service.tasks.executing_count() + service.stats.executing_count,
         "ml_request_count": service.stats.request_count,
         "ml_failure_count": service.stats.failure_count,
         "ml_deployed_model_count": len(service.registry.deployed_ids()),

@@ -23,6 +23,10 @@ RuntimeFor = Callable[[str], Runtime]
 
 REGISTERING, REGISTERED = "REGISTERING", "REGISTERED"
 DEPLOYING, DEPLOYED, DEPLOY_FAILED, UNDEPLOYED = "DEPLOYING", "DEPLOYED", "DEPLOY_FAILED", "UNDEPLOYED"
+# Models of the classic algorithms (`_train`): their learned state is in the record (`model_content`), no artefact.
+TRAINED = "TRAINED"
+# Fields holding a model's content, left out of get and search answers unless asked for (as ML Commons does).
+CONTENT_FIELDS = ("model_content", "content", "ui_metadata")
 # States in which the model counts as wanting to be deployed: after a restart they are deployed again.
 WANTS_DEPLOYMENT = (DEPLOYED, DEPLOYING)
 
@@ -84,6 +88,11 @@ class ModelRegistry:
         return self._records.find_all(MODEL_INDEX, full)
 
     def search(self, body: Any) -> dict[str, Any]:
+        """Search model records; content fields are left out of `_source` unless the body's `_source` says otherwise."""
+        if body is None:
+            body = {}
+        if isinstance(body, dict) and "_source" not in body:
+            body = {**body, "_source": {"excludes": list(CONTENT_FIELDS)}}
         return self._records.search(MODEL_INDEX, body)
 
     # ---- predictors -------------------------------------------------------------------------------------

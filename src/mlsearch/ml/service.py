@@ -20,11 +20,13 @@ from mlsearch.ml.artefacts import MAX_CHUNK_BYTES, Artefact, ArtefactStore
 from mlsearch.ml.groups import ModelGroups, resolve_access
 from mlsearch.ml.ids import new_id
 from mlsearch.ml.registry import (
+    CONTENT_FIELDS,
     DEPLOY_FAILED,
     DEPLOYED,
     DEPLOYING,
     REGISTERED,
     REGISTERING,
+    TRAINED,
     UNDEPLOYED,
     WANTS_DEPLOYMENT,
     ModelRegistry,
@@ -41,6 +43,7 @@ from mlsearch.ml.schemas import (
 from mlsearch.ml.stats import MLStats
 from mlsearch.ml.system_indices import SystemIndices
 from mlsearch.ml.tasks import TaskFailed, Tasks, now_millis
+from mlsearch.ml.training import ClassicML
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,9 @@ class MLService:
     groups: ModelGroups = field(init=False)
     tasks: Tasks = field(init=False)
     stats: MLStats = field(init=False)
+    # The classic algorithms (`_train`, `_predict/{algorithm}`, ...) over the same registry, tasks and stats; built by
+    # the node wiring (`wiring.build_ml_service`), which holds the node's indices they read their inputs from.
+    classic: ClassicML = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = ModelRegistry(self.records, self.runtime_for)
@@ -311,6 +317,11 @@ class MLService:
         doc = self.registry.get(model_id)
         if doc.get("model_state") == REGISTERING:
             raise IllegalArgumentError(f"Model {model_id} is still being registered")
+        if doc.get("model_state") == TRAINED:
+            # A trained classic model predicts from its record; deploying it would only turn it into DEPLOY_FAILED.
+            raise IllegalArgumentError(
+                f"Model {model_id} is a trained {doc.get('algorithm')} model: it predicts without being deployed"
+            )
         task_id = self._start_deploy(model_id, doc)
         self.stats.record("deploy", doc.get("algorithm"), model_id, failed=False)
         return {"task_id": task_id, "task_type": "DEPLOY_MODEL", "status": "CREATED"}
@@ -376,8 +387,11 @@ class MLService:
 
     # ---- records ----------------------------------------------------------------------------------------
 
-    def get_model(self, model_id: str) -> dict[str, Any]:
-        return self.registry.get(model_id)
+    def get_model(self, model_id: str, *, return_content: bool = False) -> dict[str, Any]:
+        doc = self.registry.get(model_id)
+        if return_content:
+            return doc
+        return {k: v for k, v in doc.items() if k not in CONTENT_FIELDS}
 
     def update_model(self, model_id: str, body: Any) -> OpResult:
         req = parse_body(UpdateModelBody, body)
@@ -394,7 +408,7 @@ class MLService:
             partial["model_version"] = self.groups.next_version(req.model_group_id)
         result = self.registry.update(model_id, partial)
         if "model_version" in partial:
-            self._drop_group_if_empty(str(doc.get("model_group_id")))
+            self._drop_group_if_empty(doc.get("model_group_id"))
         return result
 
     def delete_model(self, model_id: str) -> OpResult:
@@ -412,10 +426,12 @@ class MLService:
         digest = doc.get("model_content_hash_value")
         if digest and doc.get("model_state") != REGISTERING:
             self._drop_artefact_if_unused(str(digest), but=model_id)
-        self._drop_group_if_empty(str(doc.get("model_group_id")))
+        self._drop_group_if_empty(doc.get("model_group_id"))
         self.stats.forget(model_id)
 
-    def _drop_group_if_empty(self, group_id: str) -> None:
+    def _drop_group_if_empty(self, group_id: str | None) -> None:
+        if not group_id:  # trained models belong to no group
+            return
         with self.groups.lock:
             if self.records.get(".plugins-ml-model-group", group_id) is not None and not self.groups.model_count(
                 group_id
@@ -427,6 +443,9 @@ class MLService:
     def predict(self, model_id: str, body: Any, algorithm: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         doc = self.registry.find(model_id)
+        if algorithm is None and doc is not None and doc.get("model_state") == TRAINED:
+            # `models/{id}/_predict` with a trained classic model: its algorithm comes from the record.
+            return self.classic.predict(str(doc.get("algorithm")), model_id, body if isinstance(body, dict) else {})
         function_name = str(doc.get("algorithm")) if doc else (algorithm or "").upper()
         try:
             if doc is None:

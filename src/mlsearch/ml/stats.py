@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,8 @@ class MLStats:
         self._window = window
         self.request_count = 0
         self.failure_count = 0
+        # Synchronous jobs running now (train, predict, execute of classic algorithms); async ones are the tasks'.
+        self.executing_count = 0
         self._algorithms: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(_counts))
         self._models: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(_counts))
         self._latencies: dict[str, deque[float]] = {}
@@ -35,6 +39,17 @@ class MLStats:
                 _bump(self._models[model_id][action], failed)
                 if millis is not None and not failed:
                     self._latencies.setdefault(model_id, deque(maxlen=self._window)).append(millis)
+
+    @contextmanager
+    def executing(self) -> Iterator[None]:
+        """Count a job in `ml_executing_task_count` while it runs."""
+        with self._lock:
+            self.executing_count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.executing_count -= 1
 
     def algorithms(self) -> dict[str, Any]:
         with self._lock:

@@ -44,13 +44,22 @@ class Tasks:
         self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
 
-    def create(self, task_type: str, function_name: str, *, model_id: str | None = None, is_async: bool = True) -> str:
+    def create(
+        self,
+        task_type: str,
+        function_name: str,
+        *,
+        model_id: str | None = None,
+        input_type: str | None = None,
+        is_async: bool = True,
+    ) -> str:
         task_id = new_id()
         stamp = now_millis()
         doc: dict[str, Any] = {
             "task_type": task_type,
             "function_name": function_name,
             "state": "CREATED",
+            **({"input_type": input_type} if input_type is not None else {}),
             "worker_node": [self._node_id],
             "create_time": stamp,
             "last_update_time": stamp,

@@ -1,5 +1,6 @@
-"""Build the ML service of a node: records on the node's indices, artefacts under `<data_dir>/models`, and the model
-runtimes and pretrained catalog (built-in, or named by the `ml_runtime` / `ml_catalog` settings as module:callable)."""
+"""Build the ML service of a node: records on the node's indices, artefacts under `<data_dir>/models`, the classic
+algorithms over the same registry and tasks, and the model runtimes and pretrained catalog (built-in, or named by the
+`ml_runtime` / `ml_catalog` settings as module:callable)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from mlsearch.ml.artefacts import ArtefactStore
 from mlsearch.ml.predictor import Runtime
 from mlsearch.ml.service import Catalog, MLService, PretrainedArtefact
 from mlsearch.ml.system_indices import SystemIndices
+from mlsearch.ml.training import ClassicML
 
 log = logging.getLogger(__name__)
 
 
 def build_ml_service(settings: Settings, indices: Indices, setting: Callable[[str], Any], node_id: str) -> MLService:
-    return MLService(
+    """The ML service, with the classic algorithms sharing its model registry, task service and stats."""
+    service = MLService(
         records=SystemIndices(indices),
         artefacts=ArtefactStore(settings.data_dir / "models"),
         runtime_for=_runtime_for(settings.ml_runtime),
@@ -29,6 +32,8 @@ def build_ml_service(settings: Settings, indices: Indices, setting: Callable[[st
         node_id=node_id,
         workers=settings.ml_task_workers,
     )
+    service.classic = ClassicML(indices, service.registry, service.tasks, service.stats)
+    return service
 
 
 def load_callable(spec: str) -> Callable[..., Any]:

@@ -51,7 +51,11 @@ async def undeploy(request: Request) -> Response:
 
 
 async def get(request: Request) -> Response:
-    return json_response(await run(request, ml_of(request).get_model, request.path_params["model_id"]), request=request)
+    model_id = request.path_params["model_id"]
+    content = param_bool(request, "return_content")
+    return json_response(
+        await run(request, ml_of(request).get_model, model_id, return_content=content), request=request
+    )
 
 
 async def search(request: Request) -> Response:

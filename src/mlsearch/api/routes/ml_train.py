@@ -1,8 +1,10 @@
-"""ML Commons classic-ML routes: `_train` (sync or `?async=true`), `_predict`, `_train_predict`, `_execute`."""
+"""ML Commons classic-ML routes: `_train` (sync or `?async=true`), `_predict`, `_train_predict`, `_execute`.
+
+They run on the node's ML service (`node.ml.classic`): trained models are records of its model registry, async
+training is a task of its task service."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -11,25 +13,14 @@ from starlette.routing import Route
 
 from mlsearch.api._request import json_body, param_bool
 from mlsearch.api.render import json_response
-from mlsearch.api.routes._common import blocking, node_of
+from mlsearch.api.routes._ml import ML, ml_of, run
 from mlsearch.errors import IllegalArgumentError, ParsingError
-from mlsearch.ml.algorithms import TRAIN, algorithms
-from mlsearch.ml.train_tasks import TrainTasks
-from mlsearch.ml.trained_models import TrainedModels
+from mlsearch.ml.algorithms import algorithms
 from mlsearch.ml.training import ClassicML
 
-_PREFIX = "/_plugins/_ml"
 
-
-def _services(request: Request) -> tuple[ClassicML, TrainTasks]:
-    """Built on first use and kept on the app. TODO(merge): app.py builds these with the shared registry/tasks."""
-    state = request.app.state
-    if not hasattr(state, "classic_ml"):
-        node = node_of(request)
-        state.classic_ml = ClassicML(node.indices, TrainedModels(node.indices))
-        state.train_tasks = TrainTasks(node.indices, node.node_id)
-        state.background = set()
-    return state.classic_ml, state.train_tasks
+def _classic(request: Request) -> ClassicML:
+    return ml_of(request).classic
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -40,20 +31,14 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 async def train(request: Request) -> Response:
-    service, tasks = _services(request)
+    service = _classic(request)
     algorithm = request.path_params["algorithm"]
     body = await _body(request)
-    if not param_bool(request, "async"):
-        model_id = await blocking(service.train, algorithm, body)
-        return json_response({"model_id": model_id, "status": "COMPLETED"}, request=request)
-    spec = algorithms.for_api(algorithm, TRAIN)
-    spec.factory(body.get("parameters"))  # reject bad parameters now, not in the task
-    task_id = await blocking(tasks.create, "TRAINING", spec.name, service.input_type(body))
-    job = asyncio.create_task(blocking(tasks.run, task_id, lambda: service.train(algorithm, body)))
-    # Keep a reference until done, or the event loop may drop the task.
-    request.app.state.background.add(job)
-    job.add_done_callback(request.app.state.background.discard)
-    return json_response({"task_id": task_id, "status": "CREATED"}, request=request)
+    if param_bool(request, "async"):
+        task_id = await run(request, service.train_async, algorithm, body)
+        return json_response({"task_id": task_id, "status": "CREATED"}, request=request)
+    model_id = await run(request, service.train, algorithm, body)
+    return json_response({"model_id": model_id, "status": "COMPLETED"}, request=request)
 
 
 async def predict(request: Request) -> Response:
@@ -63,24 +48,26 @@ async def predict(request: Request) -> Response:
         from mlsearch.api.routes import ml_models
 
         return await ml_models.predict(request)
-    service, _ = _services(request)
     body = await _body(request)
     if param_bool(request, "async"):
         raise IllegalArgumentError("async predict is not supported")
-    result = await blocking(service.predict, request.path_params["algorithm"], request.path_params["model_id"], body)
+    service = _classic(request)
+    result = await run(
+        request, service.predict, request.path_params["algorithm"], request.path_params["model_id"], body
+    )
     return json_response(result, request=request)
 
 
 async def train_predict(request: Request) -> Response:
-    service, _ = _services(request)
     body = await _body(request)
-    return json_response(await blocking(service.train_predict, request.path_params["algorithm"], body), request=request)
+    result = await run(request, _classic(request).train_predict, request.path_params["algorithm"], body)
+    return json_response(result, request=request)
 
 
 async def execute(request: Request) -> Response:
-    service, _ = _services(request)
     body = await _body(request)
-    return json_response(await blocking(service.execute, request.path_params["algorithm"], body), request=request)
+    result = await run(request, _classic(request).execute, request.path_params["algorithm"], body)
+    return json_response(result, request=request)
 
 
 def routes() -> list[Route]:
@@ -92,6 +79,6 @@ def routes() -> list[Route]:
     ]
     out = []
     for path, handler in table:
-        out.append(Route(_PREFIX + path, handler, methods=["POST"]))
-        out.append(Route(_PREFIX + path + "/", handler, methods=["POST"]))
+        out.append(Route(ML + path, handler, methods=["POST"]))
+        out.append(Route(ML + path + "/", handler, methods=["POST"]))
     return out

@@ -149,6 +149,8 @@ def _check_rescore(value: Any, *, radial: bool) -> None:
 
 @compiles(Knn)
 def compile_knn(q: Knn, ctx: Context) -> tantivy.Query:
+    if ctx.vectors is not None:
+        ctx.vectors.stats.bump("knn_query_requests")
     vectors = _field_vectors(q, ctx)
     if vectors is None:
         return nothing()

@@ -85,6 +85,8 @@ class FieldVectors:
         self.segments = segments
         self.next_id = next_id
         self.buffer: dict[int, np.ndarray | None] = {}  # key -> new row, or None when the key lost its vector
+        # Called for each segment a search walks through its graph (the projection's cache accounting).
+        self.on_graph: Callable[[Segment], None] = lambda seg: None
 
     # ---- writing (under the projection's lock) -----------------------------------------------------------
 
@@ -128,6 +130,8 @@ class FieldVectors:
         parts = []
         for seg in self.segments:
             mask = seg.allowed_mask(allowed)
+            if seg.graph is not None:
+                self.on_graph(seg)
             parts.append(seg.search(self.spec.space, query, k, mask, opts, allowed is not None))
         return _merge(parts, k)
 
@@ -138,6 +142,21 @@ class FieldVectors:
             seg.within(self.spec.space, query, max_distance, seg.allowed_mask(allowed), limit) for seg in self.segments
         ]
         return _merge(parts, limit)
+
+    def vectors_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stored rows of the documents `keys` (zeros where a document has none) and which have one."""
+        keys = np.asarray(keys, dtype=np.int64)
+        out = np.zeros((len(keys), self.spec.width), dtype=self.spec.dtype)
+        present = np.zeros(len(keys), dtype=bool)
+        for seg in self.segments:
+            if seg.size == 0 or len(keys) == 0:
+                continue
+            rows = np.minimum(np.searchsorted(seg.keys, keys), seg.size - 1)
+            hit = (np.asarray(seg.keys)[rows] == keys) & np.asarray(seg.live)[rows]
+            if hit.any():
+                out[hit] = np.asarray(seg.data)[rows[hit]]
+                present |= hit
+        return out, present
 
     @property
     def live_count(self) -> int:

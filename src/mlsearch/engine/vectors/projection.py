@@ -10,6 +10,7 @@ import hashlib
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from mlsearch.engine.mapping import Mappings
 from mlsearch.engine.store import Store, StoredDoc
 from mlsearch.engine.vectors import merge as merging
 from mlsearch.engine.vectors.field import FieldSpec, FieldVectors
+from mlsearch.engine.vectors.node import KnnNode
 from mlsearch.engine.vectors.segment import Segment, build_graph
 
 log = logging.getLogger(__name__)
@@ -63,9 +65,18 @@ class VectorIndex:
     this projection's own lock only to swap segments; searches take no lock."""
 
     def __init__(
-        self, root: Path, mappings: Mappings, settings: Callable[[], Mapping[str, Any]], searcher: Callable[[], Any]
+        self,
+        root: Path,
+        mappings: Mappings,
+        settings: Callable[[], Mapping[str, Any]],
+        searcher: Callable[[], Any],
+        knn: KnnNode | None = None,
     ) -> None:
         self.root = root
+        self.knn = knn or KnnNode()
+        self.stats = self.knn.stats
+        # Graphs "in the cache": (field, segment id) -> bytes, as the plugin's native memory cache reports them.
+        self._loaded: dict[tuple[str, int], int] = {}
         self.settings = settings
         self.searcher = searcher  # the lexical snapshot, to turn a knn filter into document keys
         self._lock = threading.RLock()
@@ -78,7 +89,7 @@ class VectorIndex:
     def _configure(self, mappings: Mappings) -> None:
         self.specs = knn_specs(mappings, self.settings())
         self.signature = _signature(self.specs)
-        self.fields = {p: FieldVectors(s) for p, s in self.specs.items()}
+        self.fields = {p: self._field_vectors(s) for p, s in self.specs.items()}
         self.dirs = {p: f"f{i}" for i, p in enumerate(self.specs)}
         self.path = self.root / self.signature
         self.checkpoint = -1
@@ -88,6 +99,60 @@ class VectorIndex:
 
     def field(self, path: str) -> FieldVectors | None:
         return self.fields.get(path)
+
+    def _field_vectors(self, spec: FieldSpec) -> FieldVectors:
+        vectors = FieldVectors(spec)
+        vectors.on_graph = lambda seg, path=spec.path: self._touch(path, seg)
+        return vectors
+
+    # ---- graph cache accounting (the k-NN stats API) ---------------------------------------------------------
+
+    def _touch(self, path: str, seg: Segment) -> None:
+        self.stats.bump("graph_query_requests")
+        key = (path, seg.id)
+        if key in self._loaded:
+            self.stats.bump("hit_count")
+            return
+        self.stats.bump("miss_count")
+        self._load_graph(key, seg)
+
+    def _load_graph(self, key: tuple[str, int], seg: Segment) -> None:
+        started = time.perf_counter_ns()
+        self._loaded[key] = graph_bytes(seg)
+        self.stats.bump("load_success_count")
+        self.stats.bump("total_load_time", time.perf_counter_ns() - started)
+
+    def warmup(self) -> int:
+        """Build pending graphs, then page every graph (and its vectors) into memory; returns the graph count."""
+        self.settle()
+        count = 0
+        for path, vectors in list(self.fields.items()):
+            for seg in vectors.segments:
+                if seg.graph is None:
+                    continue
+                _touch_pages(self.path / self.dirs[path] / f"seg_{seg.id}", seg)
+                if (path, seg.id) not in self._loaded:
+                    self._load_graph((path, seg.id), seg)
+                count += 1
+        return count
+
+    def clear_cache(self) -> int:
+        """Forget the loaded graphs (the next search reloads them: a cache miss); returns how many were evicted."""
+        evicted = len(self._loaded)
+        self._loaded.clear()
+        self.stats.bump("eviction_count", evicted)
+        return evicted
+
+    def cache_usage(self) -> tuple[int, int]:
+        """(bytes, graph count) of the loaded graphs still in use."""
+        current = {(p, s.id) for p, v in self.fields.items() for s in v.segments if s.graph is not None}
+        for stale in [k for k in self._loaded if k not in current]:
+            self._loaded.pop(stale, None)
+        loaded = dict(self._loaded)
+        return sum(loaded.values()), len(loaded)
+
+    def graph_count(self) -> int:
+        return sum(1 for v in self.fields.values() for s in v.segments if s.graph is not None)
 
     # ---- writes --------------------------------------------------------------------------------------------
 
@@ -116,7 +181,14 @@ class VectorIndex:
         return spec.knn_enabled and threshold >= 0 and rows >= max(threshold, MIN_GRAPH_ROWS) and not spec.space.binary
 
     def _graph(self, spec: FieldSpec, data: np.ndarray) -> faiss.Index | None:
-        return build_graph(spec.space, data, spec.graph) if self.wants_graph(spec, len(data)) else None
+        if not self.wants_graph(spec, len(data)):
+            return None
+        self.stats.bump("graph_index_requests")
+        try:
+            return build_graph(spec.space, data, spec.graph)
+        except Exception:
+            self.stats.bump("graph_index_errors")
+            raise
 
     # ---- persistence ---------------------------------------------------------------------------------------
 
@@ -214,7 +286,7 @@ class VectorIndex:
     def rebuild(self, store: Store) -> None:
         with self._lock:
             shutil.rmtree(self.path, ignore_errors=True)
-            self.fields = {p: FieldVectors(s) for p, s in self.specs.items()}
+            self.fields = {p: self._field_vectors(s) for p, s in self.specs.items()}
             self._saved = {p: {} for p in self.specs}
             for batch in store.iter_live():
                 for doc in batch:
@@ -297,6 +369,29 @@ class VectorIndex:
         self._wake.set()
         if self._merger is not None:
             self._merger.join(timeout=30)
+
+
+def graph_bytes(seg: Segment) -> int:
+    """The native memory a segment's graph holds: its stored vectors or codes plus the HNSW links."""
+    graph = seg.graph
+    if graph is None:
+        return 0
+    if isinstance(graph, faiss.IndexIVF):
+        return int(graph.ntotal) * (int(graph.code_size) + 8) + int(graph.nlist) * graph.d * 4
+    codes = int(graph.ntotal) * graph.d * 4
+    hnsw = getattr(graph, "hnsw", None)
+    links = 0 if hnsw is None else int(hnsw.neighbors.size()) * 4 + int(hnsw.offsets.size()) * 8
+    return codes + links
+
+
+def _touch_pages(directory: Path, seg: Segment) -> None:
+    """Read the segment's files through the page cache, so mmap'd graphs and vectors are resident."""
+    for name in ("graph.faiss", "data.npy"):
+        path = directory / name
+        if path.exists():
+            with path.open("rb") as f:
+                while f.read(1 << 20):
+                    pass
 
 
 def _value_at(source: Mapping[str, Any], path: str) -> Any:

@@ -52,7 +52,7 @@ class Indices:
         self._refresh_tick = refresh_tick
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
-        self.knn = KnnNode()  # the node's k-NN counters and trained-model lookup, shared by every index
+        self.knn = KnnNode(catalog=self)  # the node's k-NN counters and trained-model lookup, shared by every index
 
     # ---- life cycle ---------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faiss
@@ -29,6 +29,8 @@ class FieldSpec:
     ef_search: int | None  # from method.parameters; the index setting applies otherwise
     knn_enabled: bool
     nprobes: int = 1
+    model_id: str | None = None
+    template: bytes | None = field(default=None, compare=False, repr=False)  # the trained model's empty index
 
     @classmethod
     def of(cls, leaf: Field, knn_enabled: bool) -> FieldSpec:
@@ -56,6 +58,25 @@ class FieldSpec:
             None if ef is None else int(ef),
             knn_enabled,
             int(method_params.get("nprobes", 1)),
+        )
+
+    @classmethod
+    def from_model(cls, leaf: Field, knn_enabled: bool, model: Mapping[str, Any]) -> FieldSpec:
+        """A field with `model_id`: dimension, space and method come from the trained model."""
+        method = model.get("model_definition") or {}
+        params = method.get("parameters") or {}
+        return cls(
+            leaf.path,
+            int(model["dimension"]),
+            str(model.get("data_type") or "float"),
+            space(str(model.get("space_type") or "l2")),
+            str(model.get("engine") or "faiss"),
+            GraphSpec(name="model", nlist=int(params.get("nlist", 4))),
+            None if params.get("ef_search") is None else int(params["ef_search"]),
+            knn_enabled,
+            int(params.get("nprobes", 1)),
+            str(leaf.params["model_id"]),
+            bytes(model["blob"]),
         )
 
     @property

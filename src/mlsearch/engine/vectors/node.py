@@ -16,7 +16,12 @@ ModelSource = Callable[[str], "dict[str, Any] | None"]
 @dataclass
 class KnnNode:
     stats: KnnStats = field(default_factory=KnnStats)
+    catalog: Any = None  # the node's Indices, where the model system index lives
     models: ModelSource | None = None
 
     def model(self, model_id: str) -> dict[str, Any] | None:
+        if self.models is None and self.catalog is not None:
+            from mlsearch.engine.vectors.models import KnnModels  # imported late: it needs the whole engine
+
+            self.models = KnnModels(self.catalog, self.stats, "").resolve
         return None if self.models is None else self.models(model_id)

@@ -25,6 +25,7 @@ from mlsearch.engine.vectors import merge as merging
 from mlsearch.engine.vectors.field import FieldSpec, FieldVectors
 from mlsearch.engine.vectors.node import KnnNode
 from mlsearch.engine.vectors.segment import Segment, build_graph
+from mlsearch.errors import MapperParsingError
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,22 @@ _MANIFEST = "manifest.json"
 MIN_GRAPH_ROWS = 1000
 
 
-def knn_specs(mappings: Mappings, settings: Mapping[str, Any]) -> dict[str, FieldSpec]:
+ModelLookup = Callable[[str], Mapping[str, Any]]
+
+
+def knn_specs(
+    mappings: Mappings, settings: Mapping[str, Any], model: ModelLookup | None = None
+) -> dict[str, FieldSpec]:
     enabled = str(settings.get("index.knn", False)).lower() == "true"
-    return {
-        p: FieldSpec.of(f, enabled)
-        for p, f in sorted(mappings.fields.items())
-        if f.type == "knn_vector" and "dimension" in f.params
-    }
+    specs = {}
+    for p, f in sorted(mappings.fields.items()):
+        if f.type != "knn_vector":
+            continue
+        if "model_id" in f.params and model is not None:
+            specs[p] = FieldSpec.from_model(f, enabled, model(str(f.params["model_id"])))
+        elif "dimension" in f.params:
+            specs[p] = FieldSpec.of(f, enabled)
+    return specs
 
 
 def _signature(specs: Mapping[str, FieldSpec]) -> str:
@@ -54,6 +64,7 @@ def _signature(specs: Mapping[str, FieldSpec]) -> str:
             s.graph.ef_construction,
             s.graph.nlist,
             s.knn_enabled,
+            s.model_id,
         )
         for p, s in specs.items()
     ]
@@ -87,7 +98,7 @@ class VectorIndex:
         self._configure(mappings)
 
     def _configure(self, mappings: Mappings) -> None:
-        self.specs = knn_specs(mappings, self.settings())
+        self.specs = knn_specs(mappings, self.settings(), self._model)
         self.signature = _signature(self.specs)
         self.fields = {p: self._field_vectors(s) for p, s in self.specs.items()}
         self.dirs = {p: f"f{i}" for i, p in enumerate(self.specs)}
@@ -99,6 +110,24 @@ class VectorIndex:
 
     def field(self, path: str) -> FieldVectors | None:
         return self.fields.get(path)
+
+    def _model(self, model_id: str) -> Mapping[str, Any]:
+        """A trained model a field uses: this index's own copy (saved on first use, so the index never depends on
+        the model index again), else the node's model registry."""
+        local = self.root / "models" / model_id
+        if (local / "model.json").exists():
+            meta = orjson.loads((local / "model.json").read_bytes())
+            return {**meta, "blob": (local / "model.faiss").read_bytes()}
+        found = self.knn.model(model_id)
+        if found is None:
+            raise MapperParsingError(f"Model \"{model_id}\" does not exist")
+        if found.get("state") != "created":
+            raise MapperParsingError(f"Model \"{model_id}\" is not created. Current state: {found.get('state')}")
+        local.mkdir(parents=True, exist_ok=True)
+        (local / "model.faiss").write_bytes(bytes(found["blob"]))
+        meta = {k: v for k, v in found.items() if k not in ("blob", "model_blob")}
+        (local / "model.json").write_bytes(orjson.dumps(meta))
+        return found
 
     def _field_vectors(self, spec: FieldSpec) -> FieldVectors:
         vectors = FieldVectors(spec)
@@ -160,7 +189,13 @@ class VectorIndex:
         """Record a document's vectors (or their absence) for the next refresh."""
         for path, vectors in self.fields.items():
             value = None if source is None else _value_at(source, path)
-            vectors.put(key, None if value is None else vectors.spec.to_row(value))
+            row = None if value is None else vectors.spec.to_row(value)
+            if row is not None and row.shape != (vectors.spec.width,):
+                # Only model-based fields get here (the mapping checks `dimension` otherwise): keep the document
+                # without a vector rather than poison the segment.
+                log.warning("document %d: vector of [%s] has the wrong dimension; not indexed", key, path)
+                row = None
+            vectors.put(key, row)
             self.pending = True
 
     def refresh(self, seq_no: int) -> None:
@@ -178,6 +213,8 @@ class VectorIndex:
     def wants_graph(self, spec: FieldSpec, rows: int) -> bool:
         """Whether a segment of `rows` vectors should be searched through a graph (approximate_threshold)."""
         threshold = int(self.settings().get("index.knn.advanced.approximate_threshold", 0))
+        if spec.template is not None:  # a trained model: its index takes any segment, cheaply
+            return spec.knn_enabled and rows > 0
         return spec.knn_enabled and threshold >= 0 and rows >= max(threshold, MIN_GRAPH_ROWS) and not spec.space.binary
 
     def _graph(self, spec: FieldSpec, data: np.ndarray) -> faiss.Index | None:
@@ -185,6 +222,10 @@ class VectorIndex:
             return None
         self.stats.bump("graph_index_requests")
         try:
+            if spec.template is not None:
+                graph = faiss.deserialize_index(np.frombuffer(spec.template, dtype=np.uint8))
+                graph.add(np.ascontiguousarray(data, dtype=np.float32))
+                return graph
             return build_graph(spec.space, data, spec.graph)
         except Exception:
             self.stats.bump("graph_index_errors")
@@ -301,7 +342,7 @@ class VectorIndex:
                 shutil.rmtree(child, ignore_errors=True)
 
     def needs_rebuild(self, mappings: Mappings) -> bool:
-        return _signature(knn_specs(mappings, self.settings())) != self.signature
+        return _signature(knn_specs(mappings, self.settings(), self._model)) != self.signature
 
     def set_mappings(self, mappings: Mappings, store: Store) -> bool:
         """Follow a mapping change; True when the knn fields changed and the projection was rebuilt."""

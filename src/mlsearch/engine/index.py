@@ -18,6 +18,7 @@ from mlsearch.engine.mapping import Mappings, check_knn_mapping, parse_document
 from mlsearch.engine.settings import seconds
 from mlsearch.engine.store import Store, StoredDoc, Write
 from mlsearch.engine.vectors import VectorIndex
+from mlsearch.engine.vectors.node import KnnNode
 from mlsearch.errors import (
     DocumentMissingError,
     IllegalArgumentError,
@@ -90,7 +91,7 @@ class IndexMeta:
 class Index:
     """An open index. Writes are serialised by a lock; searches read the last refreshed snapshot."""
 
-    def __init__(self, path: Path, meta: IndexMeta, store: Store) -> None:
+    def __init__(self, path: Path, meta: IndexMeta, store: Store, knn: KnnNode | None = None) -> None:
         self.path = path
         self.meta = meta
         self.store = store
@@ -98,7 +99,7 @@ class Index:
         self.lock = threading.RLock()
         self.lexical = LexicalIndex(path / "lexical", meta.mappings, self.analyzers)
         self.vectors = VectorIndex(path / "vectors", meta.mappings, lambda: self.meta.settings,
-                                   lambda: self.lexical.searcher())
+                                   lambda: self.lexical.searcher(), knn or KnnNode())
         self._last_refresh = time.monotonic()
         self._refreshed = threading.Condition(self.lock)
         self._recover()

@@ -22,6 +22,7 @@ from mlsearch.engine.settings import (
     normalize_index_settings,
 )
 from mlsearch.engine.store import Store
+from mlsearch.engine.vectors.node import KnnNode
 from mlsearch.errors import (
     IllegalArgumentError,
     IndexNotFoundError,
@@ -51,6 +52,7 @@ class Indices:
         self._refresh_tick = refresh_tick
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
+        self.knn = KnnNode(catalog=self)  # the node's k-NN counters and trained-model lookup, shared by every index
 
     # ---- life cycle ---------------------------------------------------------------------------------------
 
@@ -88,7 +90,7 @@ class Indices:
             aliases=store.get_meta("aliases", {}),
             state=store.get_meta("state", "open"),
         )
-        return Index(path, meta, store)
+        return Index(path, meta, store, knn=self.knn)
 
     def start_refresher(self) -> None:
         self._refresher = threading.Thread(target=self._refresh_loop, name="refresher", daemon=True)
@@ -201,7 +203,7 @@ class Indices:
                         "ready": True,
                     }
                 )
-                index = Index(path, meta, store)
+                index = Index(path, meta, store, knn=self.knn)
             except MLSearchError:
                 store.close()
                 shutil.rmtree(path, ignore_errors=True)

@@ -10,6 +10,7 @@ from mlsearch.api.routes import (
     cluster,
     documents,
     indices,
+    knn,
     ml_model_groups,
     ml_models,
     ml_profile,
@@ -22,6 +23,7 @@ from mlsearch.api.routes import (
 def all_routes() -> list[Route]:
     return [
         *cluster.routes(),
+        *knn.routes(),
         *ml_model_groups.routes(),
         *ml_train.routes(),
         *ml_models.routes(),

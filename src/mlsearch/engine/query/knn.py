@@ -21,6 +21,7 @@ from mlsearch.engine.vectors import FieldVectors, SearchOptions
 from mlsearch.errors import IllegalArgumentError, ParsingError
 
 MAX_K = 10000
+_NUMBER_TYPES = frozenset((int, float))
 # Radial searches return at most this many documents per index, like the k-NN plugin's default.
 MAX_RADIAL_RESULTS = 10000
 _KEYS = {
@@ -92,9 +93,13 @@ def parse_knn(body: Any) -> dsl.Query:
 def _vector(value: Any) -> np.ndarray:
     if not isinstance(value, list) or not value:
         raise IllegalArgumentError("[knn] field 'vector' requires to be non-null and non-empty")
-    if any(isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) for x in value):
+    # map(type) keeps this check in C: a per-element isinstance/isfinite loop cost ~0.4 ms per 384-d query.
+    if not all(map(_NUMBER_TYPES.__contains__, map(type, value))):
         raise IllegalArgumentError("[knn] field 'vector' requires to be an array of finite numbers")
-    return np.asarray(value, dtype=np.float32)
+    vector = np.asarray(value, dtype=np.float32)
+    if not np.isfinite(vector).all():
+        raise IllegalArgumentError("[knn] field 'vector' requires to be an array of finite numbers")
+    return vector
 
 
 def _k(value: Any) -> int:
@@ -149,6 +154,8 @@ def _check_rescore(value: Any, *, radial: bool) -> None:
 
 @compiles(Knn)
 def compile_knn(q: Knn, ctx: Context) -> tantivy.Query:
+    if ctx.vectors is not None:
+        ctx.vectors.stats.bump("knn_query_requests")
     vectors = _field_vectors(q, ctx)
     if vectors is None:
         return nothing()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faiss
@@ -29,6 +29,8 @@ class FieldSpec:
     ef_search: int | None  # from method.parameters; the index setting applies otherwise
     knn_enabled: bool
     nprobes: int = 1
+    model_id: str | None = None
+    template: bytes | None = field(default=None, compare=False, repr=False)  # the trained model's empty index
 
     @classmethod
     def of(cls, leaf: Field, knn_enabled: bool) -> FieldSpec:
@@ -58,6 +60,25 @@ class FieldSpec:
             int(method_params.get("nprobes", 1)),
         )
 
+    @classmethod
+    def from_model(cls, leaf: Field, knn_enabled: bool, model: Mapping[str, Any]) -> FieldSpec:
+        """A field with `model_id`: dimension, space and method come from the trained model."""
+        method = model.get("model_definition") or {}
+        params = method.get("parameters") or {}
+        return cls(
+            leaf.path,
+            int(model["dimension"]),
+            str(model.get("data_type") or "float"),
+            space(str(model.get("space_type") or "l2")),
+            str(model.get("engine") or "faiss"),
+            GraphSpec(name="model", nlist=int(params.get("nlist", 4))),
+            None if params.get("ef_search") is None else int(params["ef_search"]),
+            knn_enabled,
+            int(params.get("nprobes", 1)),
+            str(leaf.params["model_id"]),
+            bytes(model["blob"]),
+        )
+
     @property
     def width(self) -> int:
         """Columns of a stored row: dimension, or bytes for binary vectors."""
@@ -85,6 +106,8 @@ class FieldVectors:
         self.segments = segments
         self.next_id = next_id
         self.buffer: dict[int, np.ndarray | None] = {}  # key -> new row, or None when the key lost its vector
+        # Called for each segment a search walks through its graph (the projection's cache accounting).
+        self.on_graph: Callable[[Segment], None] = lambda seg: None
 
     # ---- writing (under the projection's lock) -----------------------------------------------------------
 
@@ -128,6 +151,8 @@ class FieldVectors:
         parts = []
         for seg in self.segments:
             mask = seg.allowed_mask(allowed)
+            if seg.graph is not None:
+                self.on_graph(seg)
             parts.append(seg.search(self.spec.space, query, k, mask, opts, allowed is not None))
         return _merge(parts, k)
 
@@ -138,6 +163,21 @@ class FieldVectors:
             seg.within(self.spec.space, query, max_distance, seg.allowed_mask(allowed), limit) for seg in self.segments
         ]
         return _merge(parts, limit)
+
+    def vectors_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stored rows of the documents `keys` (zeros where a document has none) and which have one."""
+        keys = np.asarray(keys, dtype=np.int64)
+        out = np.zeros((len(keys), self.spec.width), dtype=self.spec.dtype)
+        present = np.zeros(len(keys), dtype=bool)
+        for seg in self.segments:
+            if seg.size == 0 or len(keys) == 0:
+                continue
+            rows = np.minimum(np.searchsorted(seg.keys, keys), seg.size - 1)
+            hit = (np.asarray(seg.keys)[rows] == keys) & np.asarray(seg.live)[rows]
+            if hit.any():
+                out[hit] = np.asarray(seg.data)[rows[hit]]
+                present |= hit
+        return out, present
 
     @property
     def live_count(self) -> int:

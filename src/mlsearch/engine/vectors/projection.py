@@ -10,6 +10,7 @@ import hashlib
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from mlsearch.engine.mapping import Mappings
 from mlsearch.engine.store import Store, StoredDoc
 from mlsearch.engine.vectors import merge as merging
 from mlsearch.engine.vectors.field import FieldSpec, FieldVectors
+from mlsearch.engine.vectors.node import KnnNode
 from mlsearch.engine.vectors.segment import Segment, build_graph
+from mlsearch.errors import MapperParsingError
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +34,22 @@ _MANIFEST = "manifest.json"
 MIN_GRAPH_ROWS = 1000
 
 
-def knn_specs(mappings: Mappings, settings: Mapping[str, Any]) -> dict[str, FieldSpec]:
+ModelLookup = Callable[[str], Mapping[str, Any]]
+
+
+def knn_specs(
+    mappings: Mappings, settings: Mapping[str, Any], model: ModelLookup | None = None
+) -> dict[str, FieldSpec]:
     enabled = str(settings.get("index.knn", False)).lower() == "true"
-    return {
-        p: FieldSpec.of(f, enabled)
-        for p, f in sorted(mappings.fields.items())
-        if f.type == "knn_vector" and "dimension" in f.params
-    }
+    specs = {}
+    for p, f in sorted(mappings.fields.items()):
+        if f.type != "knn_vector":
+            continue
+        if "model_id" in f.params and model is not None:
+            specs[p] = FieldSpec.from_model(f, enabled, model(str(f.params["model_id"])))
+        elif "dimension" in f.params:
+            specs[p] = FieldSpec.of(f, enabled)
+    return specs
 
 
 def _signature(specs: Mapping[str, FieldSpec]) -> str:
@@ -52,6 +64,7 @@ def _signature(specs: Mapping[str, FieldSpec]) -> str:
             s.graph.ef_construction,
             s.graph.nlist,
             s.knn_enabled,
+            s.model_id,
         )
         for p, s in specs.items()
     ]
@@ -63,9 +76,18 @@ class VectorIndex:
     this projection's own lock only to swap segments; searches take no lock."""
 
     def __init__(
-        self, root: Path, mappings: Mappings, settings: Callable[[], Mapping[str, Any]], searcher: Callable[[], Any]
+        self,
+        root: Path,
+        mappings: Mappings,
+        settings: Callable[[], Mapping[str, Any]],
+        searcher: Callable[[], Any],
+        knn: KnnNode | None = None,
     ) -> None:
         self.root = root
+        self.knn = knn or KnnNode()
+        self.stats = self.knn.stats
+        # Graphs "in the cache": (field, segment id) -> bytes, as the plugin's native memory cache reports them.
+        self._loaded: dict[tuple[str, int], int] = {}
         self.settings = settings
         self.searcher = searcher  # the lexical snapshot, to turn a knn filter into document keys
         self._lock = threading.RLock()
@@ -76,9 +98,9 @@ class VectorIndex:
         self._configure(mappings)
 
     def _configure(self, mappings: Mappings) -> None:
-        self.specs = knn_specs(mappings, self.settings())
+        self.specs = knn_specs(mappings, self.settings(), self._model)
         self.signature = _signature(self.specs)
-        self.fields = {p: FieldVectors(s) for p, s in self.specs.items()}
+        self.fields = {p: self._field_vectors(s) for p, s in self.specs.items()}
         self.dirs = {p: f"f{i}" for i, p in enumerate(self.specs)}
         self.path = self.root / self.signature
         self.checkpoint = -1
@@ -89,13 +111,91 @@ class VectorIndex:
     def field(self, path: str) -> FieldVectors | None:
         return self.fields.get(path)
 
+    def _model(self, model_id: str) -> Mapping[str, Any]:
+        """A trained model a field uses: this index's own copy (saved on first use, so the index never depends on
+        the model index again), else the node's model registry."""
+        local = self.root / "models" / model_id
+        if (local / "model.json").exists():
+            meta = orjson.loads((local / "model.json").read_bytes())
+            return {**meta, "blob": (local / "model.faiss").read_bytes()}
+        found = self.knn.model(model_id)
+        if found is None:
+            raise MapperParsingError(f"Model \"{model_id}\" does not exist")
+        if found.get("state") != "created":
+            raise MapperParsingError(f"Model \"{model_id}\" is not created. Current state: {found.get('state')}")
+        local.mkdir(parents=True, exist_ok=True)
+        (local / "model.faiss").write_bytes(bytes(found["blob"]))
+        meta = {k: v for k, v in found.items() if k not in ("blob", "model_blob")}
+        (local / "model.json").write_bytes(orjson.dumps(meta))
+        return found
+
+    def _field_vectors(self, spec: FieldSpec) -> FieldVectors:
+        vectors = FieldVectors(spec)
+        vectors.on_graph = lambda seg, path=spec.path: self._touch(path, seg)
+        return vectors
+
+    # ---- graph cache accounting (the k-NN stats API) ---------------------------------------------------------
+
+    def _touch(self, path: str, seg: Segment) -> None:
+        self.stats.bump("graph_query_requests")
+        key = (path, seg.id)
+        if key in self._loaded:
+            self.stats.bump("hit_count")
+            return
+        self.stats.bump("miss_count")
+        self._load_graph(key, seg)
+
+    def _load_graph(self, key: tuple[str, int], seg: Segment) -> None:
+        started = time.perf_counter_ns()
+        self._loaded[key] = graph_bytes(seg)
+        self.stats.bump("load_success_count")
+        self.stats.bump("total_load_time", time.perf_counter_ns() - started)
+
+    def warmup(self) -> int:
+        """Build pending graphs, then page every graph (and its vectors) into memory; returns the graph count."""
+        self.settle()
+        count = 0
+        for path, vectors in list(self.fields.items()):
+            for seg in vectors.segments:
+                if seg.graph is None:
+                    continue
+                _touch_pages(self.path / self.dirs[path] / f"seg_{seg.id}", seg)
+                if (path, seg.id) not in self._loaded:
+                    self._load_graph((path, seg.id), seg)
+                count += 1
+        return count
+
+    def clear_cache(self) -> int:
+        """Forget the loaded graphs (the next search reloads them: a cache miss); returns how many were evicted."""
+        evicted = len(self._loaded)
+        self._loaded.clear()
+        self.stats.bump("eviction_count", evicted)
+        return evicted
+
+    def cache_usage(self) -> tuple[int, int]:
+        """(bytes, graph count) of the loaded graphs still in use."""
+        current = {(p, s.id) for p, v in self.fields.items() for s in v.segments if s.graph is not None}
+        for stale in [k for k in self._loaded if k not in current]:
+            self._loaded.pop(stale, None)
+        loaded = dict(self._loaded)
+        return sum(loaded.values()), len(loaded)
+
+    def graph_count(self) -> int:
+        return sum(1 for v in self.fields.values() for s in v.segments if s.graph is not None)
+
     # ---- writes --------------------------------------------------------------------------------------------
 
     def project(self, key: int, source: Mapping[str, Any] | None) -> None:
         """Record a document's vectors (or their absence) for the next refresh."""
         for path, vectors in self.fields.items():
             value = None if source is None else _value_at(source, path)
-            vectors.put(key, None if value is None else vectors.spec.to_row(value))
+            row = None if value is None else vectors.spec.to_row(value)
+            if row is not None and row.shape != (vectors.spec.width,):
+                # Only model-based fields get here (the mapping checks `dimension` otherwise): keep the document
+                # without a vector rather than poison the segment.
+                log.warning("document %d: vector of [%s] has the wrong dimension; not indexed", key, path)
+                row = None
+            vectors.put(key, row)
             self.pending = True
 
     def refresh(self, seq_no: int) -> None:
@@ -113,10 +213,23 @@ class VectorIndex:
     def wants_graph(self, spec: FieldSpec, rows: int) -> bool:
         """Whether a segment of `rows` vectors should be searched through a graph (approximate_threshold)."""
         threshold = int(self.settings().get("index.knn.advanced.approximate_threshold", 0))
+        if spec.template is not None:  # a trained model: its index takes any segment, cheaply
+            return spec.knn_enabled and rows > 0
         return spec.knn_enabled and threshold >= 0 and rows >= max(threshold, MIN_GRAPH_ROWS) and not spec.space.binary
 
     def _graph(self, spec: FieldSpec, data: np.ndarray) -> faiss.Index | None:
-        return build_graph(spec.space, data, spec.graph) if self.wants_graph(spec, len(data)) else None
+        if not self.wants_graph(spec, len(data)):
+            return None
+        self.stats.bump("graph_index_requests")
+        try:
+            if spec.template is not None:
+                graph = faiss.deserialize_index(np.frombuffer(spec.template, dtype=np.uint8))
+                graph.add(np.ascontiguousarray(data, dtype=np.float32))
+                return graph
+            return build_graph(spec.space, data, spec.graph)
+        except Exception:
+            self.stats.bump("graph_index_errors")
+            raise
 
     # ---- persistence ---------------------------------------------------------------------------------------
 
@@ -214,7 +327,7 @@ class VectorIndex:
     def rebuild(self, store: Store) -> None:
         with self._lock:
             shutil.rmtree(self.path, ignore_errors=True)
-            self.fields = {p: FieldVectors(s) for p, s in self.specs.items()}
+            self.fields = {p: self._field_vectors(s) for p, s in self.specs.items()}
             self._saved = {p: {} for p in self.specs}
             for batch in store.iter_live():
                 for doc in batch:
@@ -229,7 +342,7 @@ class VectorIndex:
                 shutil.rmtree(child, ignore_errors=True)
 
     def needs_rebuild(self, mappings: Mappings) -> bool:
-        return _signature(knn_specs(mappings, self.settings())) != self.signature
+        return _signature(knn_specs(mappings, self.settings(), self._model)) != self.signature
 
     def set_mappings(self, mappings: Mappings, store: Store) -> bool:
         """Follow a mapping change; True when the knn fields changed and the projection was rebuilt."""
@@ -297,6 +410,29 @@ class VectorIndex:
         self._wake.set()
         if self._merger is not None:
             self._merger.join(timeout=30)
+
+
+def graph_bytes(seg: Segment) -> int:
+    """The native memory a segment's graph holds: its stored vectors or codes plus the HNSW links."""
+    graph = seg.graph
+    if graph is None:
+        return 0
+    if isinstance(graph, faiss.IndexIVF):
+        return int(graph.ntotal) * (int(graph.code_size) + 8) + int(graph.nlist) * graph.d * 4
+    codes = int(graph.ntotal) * graph.d * 4
+    hnsw = getattr(graph, "hnsw", None)
+    links = 0 if hnsw is None else int(hnsw.neighbors.size()) * 4 + int(hnsw.offsets.size()) * 8
+    return codes + links
+
+
+def _touch_pages(directory: Path, seg: Segment) -> None:
+    """Read the segment's files through the page cache, so mmap'd graphs and vectors are resident."""
+    for name in ("graph.faiss", "data.npy"):
+        path = directory / name
+        if path.exists():
+            with path.open("rb") as f:
+                while f.read(1 << 20):
+                    pass
 
 
 def _value_at(source: Mapping[str, Any], path: str) -> Any:

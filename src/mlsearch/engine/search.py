@@ -427,11 +427,11 @@ def _after(values: tuple[Any, ...] | None, after: tuple[Any, ...], keys: Sequenc
 
 def _hits_body(hits: list[Hit], total: int, req: SearchRequest,
                plans: dict[str, tuple[_Plan, tantivy.Searcher]]) -> dict[str, Any]:
-    by_index: dict[str, list[int]] = {}
+    by_index: dict[str, tuple[Index, list[int]]] = {}
     for hit in hits:
-        by_index.setdefault(hit.index.name, []).append(hit.key)
-    docs = {name: hits_of[0].index.store.by_keys(keys) for name, keys in by_index.items()
-            for hits_of in [[h for h in hits if h.index.name == name]]}
+        by_index.setdefault(hit.index.name, (hit.index, []))[1].append(hit.key)
+    with_source = req.source.enabled
+    docs = {name: index.store.by_keys(keys, with_source=with_source) for name, (index, keys) in by_index.items()}
     # Scores are computed when sorting by relevance, when `_score` is one of the sort keys, or with track_scores.
     scored = not req.sort or any(k.field == "_score" for k in req.sort) or req.track_scores
     rendered = []
@@ -447,9 +447,10 @@ def _hits_body(hits: list[Hit], total: int, req: SearchRequest,
         if req.seq_no_primary_term:
             item["_seq_no"], item["_primary_term"] = doc.seq_no, doc.primary_term
         item["_score"] = np.float32(hit.score) if scored else None
-        source = req.source.apply(orjson.loads(doc.source))
-        if source is not None:
-            item["_source"] = source
+        if with_source:
+            source = req.source.apply(orjson.loads(doc.source))
+            if source is not None:
+                item["_source"] = source
         if req.sort:
             item["sort"] = [_sort_value(v) for v in hit.sort_values or ()]
         if req.explain:

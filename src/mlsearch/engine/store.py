@@ -142,12 +142,14 @@ class Store:
                 found[row[1]] = StoredDoc(*row)
         return found
 
-    def by_keys(self, keys: Sequence[int]) -> dict[int, StoredDoc]:
+    def by_keys(self, keys: Sequence[int], *, with_source: bool = True) -> dict[int, StoredDoc]:
+        """Documents by key; without source, a live document's `source` is b"" (cheaper for `_source: false`)."""
         found: dict[int, StoredDoc] = {}
+        source = "source" if with_source else "CASE WHEN source IS NULL THEN NULL ELSE x'' END"
         for chunk in _chunks(list(keys), 500):
             marks = ",".join("?" * len(chunk))
             for row in self._reader().execute(
-                f"SELECT key, id, source, seq_no, primary_term, version FROM docs WHERE key IN ({marks})", chunk
+                f"SELECT key, id, {source}, seq_no, primary_term, version FROM docs WHERE key IN ({marks})", chunk
             ):
                 found[row[0]] = StoredDoc(*row)
         return found

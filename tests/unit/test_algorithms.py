@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import orjson
 import pytest
 
 from mlsearch.errors import IllegalArgumentError
 from mlsearch.ml.algorithms import algorithms
-from mlsearch.ml.algorithms._forest import batch_forest
+from mlsearch.ml.algorithms._forest import Forest, RandomCutTree, batch_forest, batch_samples
 from mlsearch.ml.algorithms.frame import Frame, frame_from_sources, parse_frame
 
 
@@ -131,9 +133,36 @@ def test_batch_rcf_scores_planted_anomalies_highest() -> None:
 
 def test_vectorised_and_per_point_rcf_scores_agree() -> None:
     x = np.random.default_rng(6).normal(size=(300, 4))
-    [tree] = batch_forest(x, 1, 64, seed=1)
-    compiled = tree.compile().score_many(x)
-    assert compiled == pytest.approx([tree.score_one(tuple(row)) for row in x.tolist()])
+    samples = batch_samples(x, 3, 64, seed=1)
+    forest = batch_forest(samples, seed=1)
+    queries = np.vstack([x, samples[0]])  # unseen rows and the first tree's own (seen) points
+    vectorised = forest.tree_scores(queries)
+    for t in range(3):
+        tree = forest.tree(t, random.Random(t))
+        assert vectorised[t] == pytest.approx([tree.score_one(tuple(row)) for row in queries.tolist()])
+    assert forest.score(queries) == pytest.approx(vectorised.mean(axis=0))
+    grown = RandomCutTree(random.Random(2))  # a tree grown by insertion, scored through the array layout
+    for row in samples[1].tolist():
+        grown.insert(tuple(row))
+    compiled = Forest.from_trees([grown]).tree_scores(queries)[0]
+    assert compiled == pytest.approx([grown.score_one(tuple(row)) for row in queries.tolist()])
+
+
+def test_top_down_and_inserted_trees_cut_alike() -> None:
+    """Theorem 4 of the paper, on points 0, 1 and 3: the root cut isolates 3 with probability 2/3 whether the tree
+    is cut top-down (batch) or grown by inserting the points one by one (streaming)."""
+    points = [(0.0,), (1.0,), (3.0,)]
+    n = 3000
+    forest = Forest.build([np.array(points)] * n, np.random.default_rng(0))
+    top_down = np.mean(forest.mass[forest.child[forest.roots]] == 2)
+    inserted = 0
+    for seed in range(n):
+        tree = RandomCutTree(random.Random(seed))
+        for point in random.Random(-seed).sample(points, 3):
+            tree.insert(point)
+        inserted += tree.root.left.mass == 2
+    assert abs(top_down - 2 / 3) < 0.04
+    assert abs(inserted / n - 2 / 3) < 0.04
 
 
 def test_fit_rcf_grades_planted_anomalies() -> None:

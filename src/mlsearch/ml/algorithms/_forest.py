@@ -6,14 +6,17 @@ Streams", ICML 2016), our own implementation: no maintained RCF library is on Py
   cut over the bounding box extended by the point, dimension chosen with probability proportional to its range; if
   the cut separates the point from the node's box a new internal node is made there, else descend. The resulting
   tree is distributed as a random cut tree built on the sample plus the point (the paper's Theorem 4), so batch
-  trees are grown by inserting a random sample. Deleting removes the leaf and splices its sibling into its place.
+  trees are instead cut top-down over their whole sample (same distribution), all trees at once with numpy, into
+  flat arrays (`Forest`). Deleting removes the leaf and splices its sibling into its place.
 - Scores follow the Random Cut Forest library (AWS, the engine behind OpenSearch's RCF): walking up from the leaf
   the point reaches, the score is mixed at each node with the probability that a cut separates the point from the
   node's box; "seen" leaves score 1/(depth + log2(1 + mass)) damped by the leaf's share of the tree, unseen ones
   1/(depth + 1); the tree's score is scaled by log2(1 + tree mass) and the forest averages its trees. Ordinary
   points score about 1 or less; anomalies score well above 1.
-- `score_many` scores a batch with numpy on a tree compiled to arrays (one pass per tree level); `score_one`
-  walks the node objects for streaming. Both compute the same value.
+- `Forest.score` scores a batch with numpy over every (tree, row) pair at once: pairs step down one level per
+  round to their leaves, then walk up mixing in the separation probabilities, leaving as soon as their point lies
+  inside a box (boxes nest, so nothing above changes the score). `RandomCutTree.score_one` walks the node objects
+  for streaming; `Forest.from_trees` / `Forest.tree` convert between the layouts, and both give the same value.
 """
 
 from __future__ import annotations
@@ -136,96 +139,230 @@ class RandomCutTree:
                 score = (1.0 - p) * score + p / (d + 1.0)
         return score * math.log2(1.0 + total)
 
-    def compile(self) -> _Compiled:
-        return _Compiled(self)
 
+class Forest:
+    """Trees as flat arrays over all their nodes: node `i` is a leaf when `child[i] == i`, else its children are
+    `child[i]` (points with `x[dim[i]] <= cut[i]`) and `child[i] + 1`. Leaves have `cut = inf`, so the descent
+    step `child[node] + (x[dim[node]] > cut[node])` keeps a point on its leaf without a branch. `lo`/`hi` are
+    each node's bounding box (a leaf's box is its point), `mass` its point count, `depth` its distance from its
+    tree's root (`roots[t]`), `parent` -1 at roots."""
 
-class _Compiled:
-    """A tree as arrays (children, cuts, boxes, masses, leaf points) for vectorised scoring."""
+    def __init__(self, size: int, dims: int) -> None:
+        self.dim = np.zeros(size, dtype=np.intp)
+        self.cut = np.full(size, np.inf)
+        self.child = np.arange(size, dtype=np.intp)
+        self.parent = np.full(size, -1, dtype=np.intp)
+        self.depth = np.zeros(size, dtype=np.intp)
+        self.lo = np.zeros((size, dims))
+        self.hi = np.zeros((size, dims))
+        self.mass = np.zeros(size)
+        self.roots = np.zeros(0, dtype=np.intp)
 
-    def __init__(self, tree: RandomCutTree) -> None:
-        nodes: list[_Node] = []
-        stack = [tree.root] if tree.root is not None else []
+    @property
+    def trees(self) -> int:
+        return len(self.roots)
+
+    @classmethod
+    def build(cls, samples: Sequence[np.ndarray], rng: np.random.Generator) -> Forest:
+        """Random cut trees over each sample, cut top-down: a node draws a cut over its points' bounding box
+        (dimension with probability proportional to its range, position uniform) and splits them. By the paper's
+        Theorem 4, inserting points one by one gives trees of this same distribution, so this is the batch form of
+        `RandomCutTree.insert`. All trees advance one level per round, vectorised over every open node of every
+        tree: a round's work is a few numpy calls over the (trees x sample) points, never a Python call per node."""
+        arrays = [np.asarray(s, dtype=np.float64) for s in samples]
+        dims = max((a.shape[1] for a in arrays if a.ndim == 2), default=0)
+        samples = [a if a.ndim == 2 else np.zeros((0, dims)) for a in arrays]
+        forest = cls(sum(max(2 * len(s) - 1, 1) for s in samples), dims)
+        forest.roots = np.arange(len(samples), dtype=np.intp)
+        if not samples or all(len(s) == 0 for s in samples):
+            return forest
+        points = np.concatenate(samples)
+        counts = np.array([len(s) for s in samples], dtype=np.intp)
+        # Open nodes are runs of `rows` (indices into `points`): node `seg[k]` owns the k-th run, `sizes[k]` long.
+        rows = np.arange(len(points), dtype=np.intp)
+        seg, sizes = forest.roots[counts > 0], counts[counts > 0]
+        used = len(samples)
+        while len(seg):
+            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+            x = points[rows]
+            lo, hi = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
+            forest.lo[seg], forest.hi[seg], forest.mass[seg] = lo, hi, sizes
+            spans = hi - lo
+            ends = np.cumsum(spans, axis=1)
+            r = rng.random(len(seg)) * ends[:, -1]
+            k = np.arange(len(seg))
+            dim = np.minimum((ends < r[:, None]).sum(axis=1), dims - 1)  # P(dim) proportional to its range
+            cut = lo[k, dim] + (r - (ends[k, dim] - spans[k, dim]))
+            left = x[np.arange(len(rows)), np.repeat(dim, sizes)] <= np.repeat(cut, sizes)
+            n_left = np.add.reduceat(left.astype(np.intp), starts)
+            split = (ends[:, -1] > 0) & (n_left > 0) & (n_left < sizes)
+            # A run of one repeated point is a leaf (its mass the repeat count); a cut landing exactly on the box
+            # edge (measure zero, or a rounding) splits nothing and is drawn again next round.
+            redraw = (ends[:, -1] > 0) & ~split
+            kids = used + 2 * (np.cumsum(split) - 1)
+            parents = seg[split]
+            forest.dim[parents], forest.cut[parents], forest.child[parents] = dim[split], cut[split], kids[split]
+            new = np.stack([kids[split], kids[split] + 1], axis=1).ravel()
+            forest.parent[new] = np.repeat(parents, 2)
+            forest.depth[new] = np.repeat(forest.depth[parents] + 1, 2)
+            used += len(new)
+            key = np.where(np.repeat(split, sizes), np.repeat(kids, sizes) + ~left, np.repeat(seg, sizes))
+            keep = np.repeat(split | redraw, sizes)
+            key, rows = key[keep], rows[keep]
+            order = np.argsort(key, kind="stable")
+            key, rows = key[order], rows[order]
+            bounds = np.flatnonzero(np.diff(key)) + 1
+            seg = key[np.concatenate(([0], bounds))] if len(key) else key
+            sizes = np.diff(np.concatenate(([0], bounds, [len(key)]))) if len(key) else key
+        return forest
+
+    @classmethod
+    def from_trees(cls, trees: Sequence[RandomCutTree]) -> Forest:
+        """Object trees (as grown by insertion) in the array layout, for scoring them in batches."""
+        dims = max((len(t.root.lo) for t in trees if t.root is not None), default=0)
+        forest = cls(sum(2 * t.mass for t in trees) + len(trees), dims)
+        forest.roots = np.arange(len(trees), dtype=np.intp)
+        used = len(trees)
+        stack: list[tuple[int, _Node, int, int]] = [
+            (t, tree.root, -1, 0) for t, tree in enumerate(trees) if tree.root is not None
+        ]
         while stack:
-            node = stack.pop()
-            nodes.append(node)
+            i, node, parent, depth = stack.pop()
+            forest.lo[i], forest.hi[i], forest.mass[i] = node.lo, node.hi, node.mass
+            forest.parent[i], forest.depth[i] = parent, depth
             if isinstance(node, _Cut):
-                stack += [node.right, node.left]
-        ids = {id(n): i for i, n in enumerate(nodes)}
-        self.left = np.array([ids[id(n.left)] if isinstance(n, _Cut) else -1 for n in nodes])
-        self.right = np.array([ids[id(n.right)] if isinstance(n, _Cut) else -1 for n in nodes])
-        self.dim = np.array([n.dim if isinstance(n, _Cut) else 0 for n in nodes])
-        self.cut = np.array([n.cut if isinstance(n, _Cut) else 0.0 for n in nodes])
-        self.lo = np.array([n.lo for n in nodes], dtype=np.float64)
-        self.hi = np.array([n.hi for n in nodes], dtype=np.float64)
-        self.mass = np.array([n.mass for n in nodes], dtype=np.float64)
-        self.total = float(tree.mass)
+                forest.dim[i], forest.cut[i], forest.child[i] = node.dim, node.cut, used
+                stack += [(used, node.left, i, depth + 1), (used + 1, node.right, i, depth + 1)]
+                used += 2
+        return forest
 
-    def score_many(self, q: np.ndarray) -> np.ndarray:
+    def tree(self, t: int, rng: random.Random) -> RandomCutTree:
+        """Tree `t` as node objects (for streaming insert / delete), drawing its future cuts from `rng`."""
+        tree = RandomCutTree(rng)
+        if self.mass[self.roots[t]] > 0:
+            tree.root = self._node(int(self.roots[t]))
+        return tree
+
+    def _node(self, i: int) -> _Node:
+        if self.child[i] == i:
+            leaf = _Leaf(tuple(self.lo[i].tolist()))
+            leaf.mass = int(self.mass[i])
+            return leaf
+        kid = int(self.child[i])
+        return _Cut(int(self.dim[i]), float(self.cut[i]), self._node(kid), self._node(kid + 1))
+
+    def score(self, q: np.ndarray) -> np.ndarray:
+        """Mean score over the trees of every row of `q`."""
+        return self.tree_scores(q).mean(axis=0)
+
+    def tree_scores(self, q: np.ndarray, block: int = 1024) -> np.ndarray:
+        """Score of every row of `q` in every tree, shape (trees, rows); rows go in blocks to stay in cache."""
+        q = np.asarray(q, dtype=np.float64)
+        out = np.zeros((self.trees, q.shape[0]))
+        if self.trees and q.shape[0]:
+            walk = _Walk(self)
+            for start in range(0, q.shape[0], block):
+                out[:, start : start + block] = walk.scores(q[start : start + block])
+        return out
+
+
+class _Walk:
+    """The forest's node arrays laid out for scoring: one 1-D array per field (and per box side and dimension),
+    since numpy gathers and arithmetic on 1-D arrays are several times faster than on rows of 2-D ones. A sentinel
+    node past the end is every root's parent and its own: its box is infinite, so walking into it changes
+    nothing."""
+
+    def __init__(self, forest: Forest) -> None:
+        size = len(forest.child)
+        sentinel = np.array([size], dtype=np.intp)
+        self.trees, self.roots = forest.trees, forest.roots
+        self.child, self.dim, self.cut = forest.child, forest.dim, forest.cut
+        self.parent = np.concatenate((np.where(forest.parent < 0, size, forest.parent), sentinel))
+        self.lo = [np.append(col, -np.inf) for col in forest.lo.T]
+        self.hi = [np.append(col, np.inf) for col in forest.hi.T]
+        self.range = np.append((forest.hi - forest.lo).sum(axis=1), np.inf)
+        self.weight = np.append(1.0 / (forest.depth + 1.0), 0.0)  # the separation term p / (depth + 1)
+        self.depth, self.mass = forest.depth, forest.mass
+        self.total = forest.mass[forest.roots]
+
+    def scores(self, q: np.ndarray) -> np.ndarray:
         n = q.shape[0]
-        rows = np.arange(n)
-        node = np.zeros(n, dtype=np.int64)
-        path = []
-        active = self.left[node] >= 0
-        while active.any():
-            path.append(np.where(active, node, -1))
-            go_left = q[rows, self.dim[node]] <= self.cut[node]
-            node = np.where(active, np.where(go_left, self.left[node], self.right[node]), node)
-            active = self.left[node] >= 0
-        depth = (np.stack(path) >= 0).sum(axis=0) if path else np.zeros(n, dtype=np.int64)
-        mass = self.mass[node]
-        seen = np.all(q == self.lo[node], axis=1)
-        score = np.where(seen, (1.0 - mass / (2.0 * self.total)) / (depth + np.log2(1.0 + mass)), 1.0 / (depth + 1.0))
-        for d in range(len(path) - 1, -1, -1):
-            at = path[d]
-            mask = at >= 0
-            boxes = at[mask]
-            x, lo, hi = q[mask], self.lo[boxes], self.hi[boxes]
-            outside = (np.maximum(0.0, lo - x) + np.maximum(0.0, x - hi)).sum(axis=1)
-            span = (np.maximum(hi, x) - np.minimum(lo, x)).sum(axis=1)
-            p = np.divide(outside, span, out=np.zeros_like(outside), where=span > 0)
-            score[mask] = (1.0 - p) * score[mask] + p / (d + 1.0)
-        return score * np.log2(1.0 + self.total)
+        q_t = np.ascontiguousarray(q.T)
+        leaf = self.descend(q_t)  # pairs are (tree, row), tree-major
+        row = np.tile(np.arange(n, dtype=np.intp), self.trees)
+        xs = [col.take(row) for col in q_t]
+        depth, mass = self.depth.take(leaf), self.mass.take(leaf)
+        total = np.repeat(self.total, n)
+        seen = self.outside(leaf, xs) == 0.0  # a leaf's box is its point: q is "seen" if not outside it
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = np.where(seen, (1.0 - mass / (2.0 * total)) / (depth + np.log2(1.0 + mass)), 1.0 / (depth + 1.0))
+        score[total == 0] = 0.0
+        # Walk up mixing in the chance that a cut separates q from each ancestor's box. Boxes nest, so once q is
+        # inside a box it is inside every ancestor's and the pair's score is final; finished pairs (and seen
+        # ones) keep walking harmlessly until enough have finished to be worth dropping.
+        pair, node, s = np.arange(len(leaf), dtype=np.intp), self.parent.take(leaf), score.copy()
+        while len(pair):
+            outside = self.outside(node, xs)
+            p = outside / (self.range.take(node) + outside)
+            s += p * (self.weight.take(node) - s)
+            node = self.parent.take(node)
+            going = outside > 0.0
+            if 4 * np.count_nonzero(going) < 3 * len(pair):
+                score[pair] = s
+                keep = np.flatnonzero(going)
+                pair, node, s = pair.take(keep), node.take(keep), s.take(keep)
+                xs = [x.take(keep) for x in xs]
+        return (score * np.log2(1.0 + total)).reshape(self.trees, n)
+
+    def outside(self, node: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:
+        """L1 distance from each pair's point to its node's box (0 inside): per dimension, max(lo - x, x - hi, 0)."""
+        total = np.zeros(len(node))
+        for lo, hi, x in zip(self.lo, self.hi, xs, strict=True):
+            below = lo.take(node)
+            above = hi.take(node)
+            np.subtract(below, x, out=below)
+            np.subtract(x, above, out=above)
+            np.maximum(below, above, out=below)
+            np.maximum(below, 0.0, out=below)
+            total += below
+        return total
+
+    def descend(self, q_t: np.ndarray) -> np.ndarray:
+        """The leaf each row reaches in each tree: every (tree, row) pair steps down one level per round. A leaf
+        loops to itself with an infinite cut, so pairs at leaves are harmless and dropped in bulk."""
+        n = q_t.shape[1]
+        flat = q_t.ravel()
+        offset = self.dim * n  # where column dim[node] starts in `flat`
+        node = np.repeat(self.roots, n)
+        row = np.tile(np.arange(n, dtype=np.intp), self.trees)
+        leaf = node.copy()
+        pair = np.arange(len(node), dtype=np.intp)
+        child, cut = self.child, self.cut
+        while True:
+            c = cut.take(node)
+            going = c != np.inf
+            if 4 * np.count_nonzero(going) < 3 * len(pair):
+                leaf[pair] = node
+                keep = np.flatnonzero(going)
+                if not len(keep):
+                    return leaf
+                pair, node, row, c = pair.take(keep), node.take(keep), row.take(keep), c.take(keep)
+            node = child.take(node) + (flat.take(offset.take(node) + row) > c)
 
 
-def batch_samples(x: np.ndarray, trees: int, sample_size: int, seed: int) -> list[list[list[float]]]:
-    """Per tree, a uniform sample (without replacement) of the rows of `x`, in insertion order."""
+def batch_samples(x: np.ndarray, trees: int, sample_size: int, seed: int) -> np.ndarray:
+    """Per tree, a uniform sample (without replacement) of the rows of `x`: shape (trees, sample, columns)."""
     rng = np.random.default_rng(seed)
     size = min(sample_size, x.shape[0])
-    return [x[rng.choice(x.shape[0], size=size, replace=False)].tolist() for _ in range(trees)]
+    return np.stack([x[rng.choice(x.shape[0], size=size, replace=False)] for _ in range(trees)])
+
+
+def batch_forest(samples: Sequence[np.ndarray], seed: int) -> Forest:
+    """The forest of a batch model: the same samples and seed give the same trees (how models are restored)."""
+    return Forest.build(samples, np.random.default_rng([seed, 1]))
 
 
 def grow(points: Sequence[Sequence[float]], seed: int) -> RandomCutTree:
-    """A tree from its sample, cut top-down (the same distribution as inserting the points one by one, by the
-    paper's Theorem 4, and faster); the same points and seed give the same tree (how models are restored)."""
-    tree = RandomCutTree(random.Random(seed))
-    data = np.asarray(points, dtype=np.float64)
-    if len(data):
-        tree.root = _cut_down(data, np.random.default_rng(seed))
-    return tree
-
-
-def _cut_down(x: np.ndarray, rng: np.random.Generator) -> _Node:
-    lo, hi = x.min(axis=0), x.max(axis=0)
-    spans = hi - lo
-    total = float(spans.sum())
-    if total == 0.0:
-        leaf = _Leaf(tuple(x[0].tolist()))
-        leaf.mass = x.shape[0]
-        return leaf
-    r = rng.uniform(0.0, total)
-    dim = min(int(np.searchsorted(np.cumsum(spans), r)), len(spans) - 1)
-    cut = float(lo[dim] + r - (np.cumsum(spans)[dim] - spans[dim]))
-    left = x[:, dim] <= cut
-    if left.all() or not left.any():  # a cut at the very edge: draw again
-        return _cut_down(x, rng)
-    return _Cut(dim, cut, _cut_down(x[left], rng), _cut_down(x[~left], rng))
-
-
-def batch_forest(x: np.ndarray, trees: int, sample_size: int, seed: int) -> list[RandomCutTree]:
-    return [grow(sample, seed + t) for t, sample in enumerate(batch_samples(x, trees, sample_size, seed))]
-
-
-def forest_scores(forest: Sequence[RandomCutTree], x: np.ndarray) -> np.ndarray:
-    """Mean score over the trees of every row of `x`."""
-    return np.mean([tree.compile().score_many(x) for tree in forest], axis=0)
+    """An object tree over `points` (a streaming tree restored from its sample), cut top-down like batch trees."""
+    forest = Forest.build([np.asarray(points, dtype=np.float64)], np.random.default_rng(seed))
+    return forest.tree(0, random.Random(seed))

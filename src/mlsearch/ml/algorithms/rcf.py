@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from mlsearch.errors import IllegalArgumentError
-from mlsearch.ml.algorithms._forest import RandomCutTree, batch_samples, forest_scores, grow
+from mlsearch.ml.algorithms._forest import Forest, RandomCutTree, batch_forest, batch_samples, grow
 from mlsearch.ml.algorithms._params import Params
 from mlsearch.ml.algorithms.frame import Frame, render_frame
 from mlsearch.ml.algorithms.registry import PREDICT, TRAIN, TRAIN_PREDICT, algorithms
@@ -44,8 +44,8 @@ class BatchRCF:
         self.threshold = params.float("anomaly_score_threshold", 1.0)
         self.seed = params.int("seed", 42) or 0
         self.columns: list[str] = []
-        self.samples: list[list[list[float]]] = []
-        self._trees: list[RandomCutTree] = []
+        self.samples = np.zeros((0, 0, 0))
+        self._forest: Forest | None = None
 
     def fit_array(self, x: np.ndarray) -> BatchRCF:
         if x.shape[0] == 0:
@@ -53,13 +53,13 @@ class BatchRCF:
         if self.training_data_size is not None:
             x = x[: self.training_data_size]
         self.samples = batch_samples(x, self.number_of_trees, self.sample_size, self.seed)
-        self._trees = [grow(sample, self.seed + t) for t, sample in enumerate(self.samples)]
+        self._forest = batch_forest(self.samples, self.seed)
         return self
 
     def score_array(self, x: np.ndarray) -> np.ndarray:
-        if not self._trees:
+        if self._forest is None:
             raise IllegalArgumentError("the RCF model is not trained")
-        return forest_scores(self._trees, x)
+        return self._forest.score(x)
 
     def fit(self, frame: Frame) -> BatchRCF:
         self.columns = list(frame.names)
@@ -72,13 +72,13 @@ class BatchRCF:
         )
 
     def state(self) -> dict[str, Any]:
-        return {"columns": self.columns, "seed": self.seed, "samples": self.samples}
+        return {"columns": self.columns, "seed": self.seed, "samples": self.samples.tolist()}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self.columns = list(state["columns"])
         self.seed = int(state["seed"])
-        self.samples = state["samples"]
-        self._trees = [grow(sample, self.seed + t) for t, sample in enumerate(self.samples)]
+        self.samples = np.asarray(state["samples"], dtype=np.float64)
+        self._forest = batch_forest(self.samples, self.seed)
 
 
 @algorithms.register("FIT_RCF", {TRAIN, PREDICT, TRAIN_PREDICT})

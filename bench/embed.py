@@ -2,9 +2,11 @@
 
 Rows: sentence-transformers on torch (it length-sorts internally; skipped when not installed), bare onnxruntime
 with length-sorted batches of 32, mlsearch's ONNX predictor in-process (one big call; and 8 concurrent callers
-through the dynamic batcher), and p50 latency of one short query. Ratios compare with the baselines measured in
-the same run. Targets (issue #4): predictor ≥ 1.5x sentence-transformers, ≥ 0.95x bare onnxruntime, one-query
-p50 ≤ 10 ms. `--quick` embeds 200 abstracts instead of 1000."""
+through the dynamic batcher), `_predict` over HTTP against a server with the model deployed (1 client sending 32
+texts per request; 8 concurrent keep-alive clients sending 8 each, merged by the server's batcher), and p50 latency
+of one short query. Ratios compare with the baselines measured in the same run. Targets (issue #4): predictor ≥ 1.5x
+sentence-transformers, ≥ 0.95x bare onnxruntime, HTTP with 8 clients ≥ 0.85x in-process, one-query p50 ≤ 10 ms.
+`--quick` embeds 200 abstracts instead of 1000."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import ROOT, chunks, load_scifact, percentiles, quick, table
+from _common import ROOT, Server, chunks, load_scifact, percentiles, quick, table
 from mlsearch.ml import catalog
 from mlsearch.ml.batching import DynamicBatcher
 from mlsearch.ml.predictor import PredictInput
@@ -53,8 +55,12 @@ def main() -> None:
     rows.append(("mlsearch predictor in-process (one call)", inproc, None))
     batched = _through_batcher(predictor, texts)
     rows.append(("mlsearch predictor, batcher, 8 callers x 8 docs", batched, None))
+    http_one, http_eight, http_latency = _over_http(cache, texts)
+    rows.append(("_predict over HTTP, 1 client x 32 docs", http_one, None))
+    rows.append(("_predict over HTTP, 8 clients x 8 docs", http_eight, None))
     if st is not None:
         rows.insert(0, ("sentence-transformers (torch)", st, None))
+    print(f"HTTP vs in-process: 1 client {http_one / inproc:.2f}x, 8 clients {http_eight / inproc:.2f}x")
 
     table(
         "all-MiniLM-L6-v2 texts/s",
@@ -68,11 +74,12 @@ def main() -> None:
     table(
         f"one short query ({QUERY!r}) latency, ms",
         ["path", "p50", "p99", "mean"],
-        [("predictor", *one), ("through the dynamic batcher", *one_batched)],
+        [("predictor", *one), ("through the dynamic batcher", *one_batched), ("_predict over HTTP", *http_latency)],
     )
     verdicts = [
         ("in-process >= 1.5x sentence-transformers", None if st is None else inproc / st >= 1.5),
         ("in-process >= 0.95x bare onnxruntime", inproc / bare >= 0.95),
+        ("HTTP 8 clients >= 0.85x in-process", http_eight / inproc >= 0.85),
         ("one-query p50 <= 10 ms", one[0] <= 10.0),
     ]
     for name, ok in verdicts:
@@ -168,6 +175,49 @@ def _through_batcher(predictor, texts: list[str]) -> float:  # type: ignore[no-u
             f"batcher: {stats.requests} requests in {stats.batches} batches ({stats.texts / stats.batches:.1f} texts each)"
         )
         batcher.close()
+
+
+def _over_http(cache: Path, texts: list[str]) -> tuple[float, float, tuple[float, float, float]]:
+    """Texts/s of `_predict` with 1 and 8 keep-alive clients, and one-query latency, on a server with MiniLM deployed."""
+    data_dir = Path(tempfile.mkdtemp(prefix="mlsearch-bench-data-"))
+    server = Server(data_dir, env={"MLSEARCH_CACHE_DIR": str(cache)}).start()
+    try:
+        admin = server.client()
+        body = {"name": MINILM, "version": "1.0.2", "model_format": "ONNX"}
+        task_id = admin.check("POST", "/_plugins/_ml/models/_register?deploy=true", body)["task_id"]
+        model_id = _poll(admin, f"/_plugins/_ml/tasks/{task_id}", "state", "COMPLETED")["model_id"]
+        _poll(admin, f"/_plugins/_ml/models/{model_id}", "model_state", "DEPLOYED")
+        path = f"/_plugins/_ml/_predict/text_embedding/{model_id}"
+        clients = [server.client() for _ in range(8)]
+
+        def send(client, docs) -> None:  # type: ignore[no-untyped-def]
+            out = client.check("POST", path, {"text_docs": list(docs)})
+            assert len(out["inference_results"]) == len(docs)
+
+        send(clients[0], texts[:BATCH])
+        one = _timed(lambda: [send(clients[0], c) for c in chunks(texts, BATCH)], len(texts))
+        groups = [list(chunks(texts, 8))[i::8] for i in range(8)]
+
+        def run_eight() -> None:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(lambda i: [send(clients[i], c) for c in groups[i]], range(8)))
+
+        eight = _timed(run_eight, len(texts))
+        latency = _latency(lambda: send(clients[0], [QUERY]))
+        return one, eight, latency
+    finally:
+        server.stop()
+
+
+def _poll(client, path: str, key: str, want: str, timeout: float = 300.0) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = client.check("GET", path)
+        if doc.get(key) == want:
+            return doc
+        if doc.get(key) in ("FAILED", "DEPLOY_FAILED") or time.monotonic() > deadline:
+            raise RuntimeError(f"{path}: {doc}")
+        time.sleep(0.1)
 
 
 if __name__ == "__main__":

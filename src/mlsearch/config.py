@@ -26,6 +26,17 @@ class Settings:
     ml_catalog: str = ""
     # Worker threads for ML tasks (register, deploy): plugins.ml_commons.max_ml_task_per_node's stand-in.
     ml_task_workers: int = 4
+    # Where pretrained model zips are cached (downloads, and local models converted once): MLSEARCH_CACHE_DIR, else
+    # `<data_dir>/cache` when empty. Shared between nodes and test runs so a conversion is paid for once.
+    cache_dir: str = ""
+    # Where OpenSearch publishes its pretrained model zips; a mirror (or a local HTTP server in tests) can stand in.
+    ml_artifact_base_url: str = "https://artifacts.opensearch.org/models/ml-models"
+    # Dynamic batching of concurrent predict calls to one deployed model: texts per batch and the longest wait.
+    ml_batch_size: int = 32
+    ml_batch_wait_ms: float = 1.0
+
+    def resolved_cache_dir(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else self.data_dir / "cache"
 
     @classmethod
     def load(cls, overrides: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> Settings:

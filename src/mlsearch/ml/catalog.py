@@ -289,3 +289,85 @@ def fetch_pretrained(
         return resolved.local_zip
     dest = cached_zip_path(cache_dir or default_cache_dir(), name, resolved.version, resolved.model_format)
     return download(resolved.url, dest).path
+
+
+# -- what the register API needs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Obtained:
+    """A pretrained model's zip on this machine, with its sha256 and the model_config to record."""
+
+    model: PretrainedModel
+    version: str
+    model_format: str
+    path: Path
+    sha256: str
+    model_config: dict[str, Any]
+
+
+def obtain(
+    name: str,
+    version: str | None,
+    model_format: str,
+    *,
+    cache_dir: Path | None = None,
+    base_url: str = ARTIFACT_BASE_URL,
+    timeout: float = 60.0,
+) -> Obtained:
+    """The zip of a pretrained model: cached, converted from a local source, or downloaded from OpenSearch's artefact
+    site with the hash its config.json publishes. Not in the list → NOT_IN_CATALOG; not obtainable → a reason that says
+    what was tried (offline nodes get a message naming the URL and the cache path to fill by hand)."""
+    cache = Path(cache_dir or default_cache_dir())
+    try:
+        resolved = resolve(name, version, model_format, cache_dir=cache, base_url=base_url)
+    except IllegalArgumentError:
+        raise
+    except Exception as exc:  # torch missing or a broken local copy: say so rather than a bare ImportError
+        raise IllegalArgumentError(
+            f"pretrained model [{name}] version [{version}] could not be converted to {model_format.upper()} from its "
+            f"local copy: {exc}"
+        ) from exc
+    config = dict(resolved.model.model_config)
+    if resolved.local_zip is not None:
+        sha, _ = _file_sha256(resolved.local_zip)
+        return Obtained(resolved.model, resolved.version, resolved.model_format, resolved.local_zip, sha, config)
+    dest = cached_zip_path(cache, name, resolved.version, resolved.model_format)
+    meta_url = config_url(name, resolved.version, resolved.model_format, base_url)
+    try:
+        meta = _read_json_url(meta_url, timeout)
+        expected = meta.get("model_content_hash_value")
+        got = download(resolved.url, dest, expected_sha256=expected, timeout=timeout)
+    except IllegalArgumentError as exc:
+        raise IllegalArgumentError(
+            f"pretrained model [{name}] version [{resolved.version}] ({resolved.model_format}) is not available on this "
+            f"node: there is no local copy and it cannot be downloaded ({exc.reason}). If the node is offline, fetch "
+            f"{resolved.url} elsewhere and place it at {dest}, or register the zip by url or by chunks"
+        ) from exc
+    remote_config = meta.get("model_config")
+    if isinstance(remote_config, dict):
+        config.update(remote_config)
+    return Obtained(resolved.model, resolved.version, resolved.model_format, got.path, got.sha256, config)
+
+
+def _read_json_url(url: str, timeout: float) -> dict[str, Any]:
+    import json
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            data = json.loads(response.read(1 << 20))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise IllegalArgumentError(f"failed to read [{url}]: {exc}") from exc
+    if not isinstance(data, dict):
+        raise IllegalArgumentError(f"[{url}] is not a JSON object")
+    return data
+
+
+def _file_sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size

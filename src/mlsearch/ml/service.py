@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
+import tempfile
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +35,10 @@ from mlsearch.ml.registry import (
     WANTS_DEPLOYMENT,
     ModelRegistry,
     RuntimeFor,
+    model_config_of,
 )
 from mlsearch.ml.schemas import (
+    ModelConfigBody,
     ModelGroupBody,
     PredictBody,
     RegisterModelBody,
@@ -86,6 +92,8 @@ class MLService:
     setting: Setting
     node_id: str
     workers: int = 4
+    # Where Hugging Face directories registered by `file://` URL are exported to a model zip (a temporary dir if None).
+    export_dir: Path | None = None
     registry: ModelRegistry = field(init=False)
     groups: ModelGroups = field(init=False)
     tasks: Tasks = field(init=False)
@@ -170,6 +178,8 @@ class MLService:
         pattern = str(self.setting(_P + "trusted_url_regex"))
         if not re.fullmatch(pattern, req.url or ""):
             raise IllegalArgumentError("URL can't match trusted url regex")
+        if local_model_dir(req.url) is not None:
+            return  # a Hugging Face directory: exported here, so its config and hash come from the export
         if req.config is None and req.function_name not in ("SPARSE_ENCODING", "SPARSE_TOKENIZE"):
             raise IllegalArgumentError("model config is null")
         if not req.model_content_hash_value:
@@ -177,7 +187,13 @@ class MLService:
 
     def _register_job(self, req: RegisterModelBody, function_name: str, deploy: bool) -> dict[str, Any]:
         assert req.name is not None and req.model_format is not None
-        if req.url is not None:
+        hf_dir = local_model_dir(req.url)
+        if hf_dir is not None:
+            archive, config, exported_function = self._export_hf_dir(hf_dir, req)
+            function_name = req.function_name or exported_function
+            expected = req.model_content_hash_value
+            description = req.description
+        elif req.url is not None:
             config = req.config.to_record() if req.config is not None else {}
             archive = self.artefacts.fetch(req.url)
             expected = req.model_content_hash_value
@@ -192,11 +208,62 @@ class MLService:
             expected = entry.content_hash
             description = req.description or entry.description
         artefact = self.artefacts.add(archive, expected, req.model_format)
+        self._validate_or_drop(artefact, req.model_format, function_name, config)
         fields = {"algorithm": function_name, "model_config": config, "description": description}
         model_id = self._create_record(req, fields, artefact, state=REGISTERED)
         if deploy:
             self._start_deploy(model_id, self.registry.get(model_id))
         return {"model_id": model_id}
+
+    def _validate_or_drop(
+        self,
+        artefact: Artefact,
+        model_format: str,
+        function_name: str,
+        config: dict[str, Any],
+        *,
+        but: str | None = None,
+    ) -> None:
+        """Load the new artefact once where the runtime can (output width vs embedding_dimension, a graph that loads):
+        a model that could never deploy is refused now, and its artefact goes with it."""
+        try:
+            validate = getattr(self.runtime_for(model_format), "validate", None)
+            if validate is not None:
+                validate(artefact.directory, function_name, model_config_of(config))
+        except Exception as exc:
+            self._drop_artefact_if_unused(artefact.sha256, but=but)
+            if isinstance(exc, MLSearchError):
+                raise
+            raise IllegalArgumentError(f"the model cannot be loaded: {exc}") from exc
+
+    def _export_hf_dir(self, src: Path, req: RegisterModelBody) -> tuple[Path, dict[str, Any], str]:
+        """A Hugging Face (sentence-transformers) directory → an OpenSearch model zip in the store's incoming area."""
+        from mlsearch.ml.export import export_model
+
+        assert req.model_format is not None and req.name is not None
+        given = req.config.to_record() if req.config is not None else {}
+        work = self.export_dir or Path(tempfile.gettempdir())
+        work.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="export-", dir=work))
+        try:
+            result = export_model(
+                src,
+                req.model_format,
+                tmp / "model.zip",
+                name=req.name.rsplit("/", 1)[-1],
+                pooling_mode=given.get("pooling_mode"),
+                normalize=given.get("normalize_result"),
+                max_length=given.get("model_max_length"),
+            )
+            config = ModelConfigBody.model_validate({**result.model_config, **given}).to_record()
+            archive = self.artefacts.fetch(result.path.as_uri())
+        except MLSearchError:
+            raise
+        except Exception as exc:
+            raise IllegalArgumentError(f"cannot export the Hugging Face model directory [{src}]: {exc}") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return archive, config, result.function_name
 
     def _fetch_source(self, source: str) -> Path:
         if "://" in source:
@@ -296,6 +363,13 @@ class MLService:
         archive = self.artefacts.assemble(model_id, total)
         try:
             artefact = self.artefacts.add(archive, doc.get("model_content_hash_value"), str(doc["model_format"]))
+            self._validate_or_drop(
+                artefact,
+                str(doc["model_format"]),
+                str(doc.get("algorithm")),
+                doc.get("model_config") or {},
+                but=model_id,
+            )
         except MLSearchError:
             # A bad upload leaves nothing: no record, no chunks, and no group made only for it.
             self._delete_record(model_id, doc)
@@ -474,3 +548,11 @@ class MLService:
             log.exception("predict with model %s failed", model_id)
             raise StatusError(f"Failed to run prediction with model {model_id}: {exc}", status=500) from exc
         return inference.render_output(results, req, function_name)
+
+
+def local_model_dir(url: str | None) -> Path | None:
+    """The directory a `file://` URL names, when it is a directory (a Hugging Face model to export), else None."""
+    if not url or urllib.parse.urlsplit(url).scheme.lower() != "file":
+        return None
+    path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+    return path if path.is_dir() else None

@@ -23,6 +23,7 @@ from mlsearch.ml import inference
 from mlsearch.ml.artefacts import MAX_CHUNK_BYTES, Artefact, ArtefactStore
 from mlsearch.ml.groups import ModelGroups, resolve_access
 from mlsearch.ml.ids import new_id
+from mlsearch.ml.predictor import PredictInput, Tensor
 from mlsearch.ml.registry import (
     CONTENT_FIELDS,
     DEPLOY_FAILED,
@@ -531,6 +532,39 @@ class MLService:
         millis = (time.perf_counter() - started) * 1000
         self.stats.record("predict", function_name, model_id, failed=False, millis=millis)
         return response
+
+    def infer(self, model_id: str, inputs: PredictInput) -> list[list[Tensor]]:
+        """Run a deployed model for pipelines and neural queries: the predict API's checks, without JSON bodies."""
+        started = time.perf_counter()
+        doc = self.registry.find(model_id)
+        if doc is None:
+            raise StatusError("Failed to find model", status=404)
+        function_name = str(doc.get("algorithm"))
+        if doc.get("is_enabled") is False:
+            raise IllegalArgumentError("Model is disabled.")
+        predictor = self.registry.predictor(model_id)
+        if predictor is None:
+            raise IllegalArgumentError(_NOT_READY)
+        try:
+            results = predictor.predict(inputs)
+        except MLSearchError:
+            self.stats.record("predict", function_name, model_id, failed=True)
+            raise
+        except Exception as exc:
+            self.stats.record("predict", function_name, model_id, failed=True)
+            log.exception("inference with model %s failed", model_id)
+            raise StatusError(f"Failed to run prediction with model {model_id}: {exc}", status=500) from exc
+        self.stats.record(
+            "predict", function_name, model_id, failed=False, millis=(time.perf_counter() - started) * 1000
+        )
+        return results
+
+    def model_function(self, model_id: str) -> str:
+        """The function name (TEXT_EMBEDDING, SPARSE_ENCODING, ...) of a model record; 404 when unknown."""
+        doc = self.registry.find(model_id)
+        if doc is None:
+            raise StatusError("Failed to find model", status=404)
+        return str(doc.get("algorithm"))
 
     def _predict(self, model_id: str, doc: dict[str, Any], function_name: str, body: Any) -> dict[str, Any]:
         if doc.get("is_enabled") is False:

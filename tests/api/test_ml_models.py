@@ -462,3 +462,22 @@ def test_deployed_models_are_deployed_again_after_a_restart(tmp_path: Path, pret
         assert client.plugins.ml.get_model(model_id=left)["model_state"] == "REGISTERED"
     finally:
         server.stop()
+
+
+def test_a_deploy_that_cannot_fit_names_the_memory_figures(mlc: OpenSearch) -> None:
+    model_id = _register_pretrained(mlc)
+    setting = "plugins.ml_commons.native_memory_threshold"
+    mlc.cluster.put_settings(body={"transient": {setting: 1}})
+    try:
+        task = wait_task(mlc, mlc.plugins.ml.deploy_model(model_id=model_id)["task_id"])
+    finally:
+        mlc.cluster.put_settings(body={"transient": {setting: None}})
+    import json
+
+    assert task["state"] == "FAILED"
+    [(_node_id, reason)] = json.loads(task["error"]).items()
+    assert "Memory circuit breaker" in reason and "MB are available" in reason and "(1%)" in reason
+    assert mlc.plugins.ml.get_model(model_id=model_id)["model_state"] == "DEPLOY_FAILED"
+    _deploy(mlc, model_id)  # with the default threshold it fits
+    mlc.plugins.ml.undeploy_model(model_id=model_id)
+    assert mlc.plugins.ml.delete_model(model_id=model_id)["result"] == "deleted"

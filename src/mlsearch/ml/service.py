@@ -19,7 +19,7 @@ import orjson
 
 from mlsearch.engine.index import OpResult
 from mlsearch.errors import IllegalArgumentError, MLSearchError, StatusError
-from mlsearch.ml import inference
+from mlsearch.ml import inference, memory_guard
 from mlsearch.ml.artefacts import MAX_CHUNK_BYTES, Artefact, ArtefactStore
 from mlsearch.ml.groups import ModelGroups, resolve_access
 from mlsearch.ml.ids import new_id
@@ -420,6 +420,7 @@ class MLService:
             artefact = self.artefacts.find(str(doc.get("model_content_hash_value", "")))
             if artefact is None:
                 raise IllegalArgumentError(f"The artefact of model {model_id} is missing from the model store")
+            self._check_capacity(model_id, artefact.directory)
             self.registry.load(model_id, doc, artefact.directory)
         except Exception as exc:
             reason = exc.reason if isinstance(exc, MLSearchError) else (str(exc) or type(exc).__name__)
@@ -437,6 +438,16 @@ class MLService:
             deploy_to_all_nodes=True,
         )
         return {}
+
+    def _check_capacity(self, model_id: str, model_dir: Path) -> None:
+        limit = int(self.setting(_P + "max_model_on_node") or 10)
+        if model_id not in self.registry.deployed_ids() and len(self.registry.deployed_ids()) >= limit:
+            raise IllegalArgumentError(
+                f"Exceed max model per node limit: {limit} models are deployed "
+                f"(plugins.ml_commons.max_model_on_node)"
+            )
+        threshold = float(self.setting(_P + "native_memory_threshold") or 90)
+        memory_guard.check_fits(model_id, memory_guard.model_bytes(model_dir), memory_guard.read_meminfo(), threshold)
 
     def undeploy(self, model_id: str | None, body: Any = None) -> dict[str, Any]:
         req = parse_body(UndeployBody, body)

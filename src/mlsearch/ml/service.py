@@ -158,7 +158,11 @@ class MLService:
         function_name = req.function_name or "TEXT_EMBEDDING"
         task_id = self.tasks.create("REGISTER_MODEL", function_name)
         deploy = deploy or bool(req.deploy_model)
-        self.tasks.submit(task_id, lambda: self._register_job(req, function_name, deploy))
+        # The task turns RUNNING once the model record exists, carrying its model_id: opensearch-py-ml reads
+        # model_id as soon as the state leaves CREATED, then deploys it.
+        self.tasks.submit(
+            task_id, lambda: self._register_job(req, function_name, deploy, task_id), announce_running=False
+        )
         self.stats.record("register", function_name, None, failed=False)
         return {"task_id": task_id, "status": "CREATED"}
 
@@ -186,7 +190,9 @@ class MLService:
         if not req.model_content_hash_value:
             raise IllegalArgumentError("model content hash value is null")
 
-    def _register_job(self, req: RegisterModelBody, function_name: str, deploy: bool) -> dict[str, Any]:
+    def _register_job(
+        self, req: RegisterModelBody, function_name: str, deploy: bool, task_id: str | None = None
+    ) -> dict[str, Any]:
         assert req.name is not None and req.model_format is not None
         hf_dir = local_model_dir(req.url)
         if hf_dir is not None:
@@ -212,6 +218,8 @@ class MLService:
         self._validate_or_drop(artefact, req.model_format, function_name, config)
         fields = {"algorithm": function_name, "model_config": config, "description": description}
         model_id = self._create_record(req, fields, artefact, state=REGISTERED)
+        if task_id is not None:
+            self.tasks.mark_running(task_id, model_id=model_id)
         if deploy:
             self._start_deploy(model_id, self.registry.get(model_id))
         return {"model_id": model_id}
@@ -443,8 +451,7 @@ class MLService:
         limit = int(self.setting(_P + "max_model_on_node") or 10)
         if model_id not in self.registry.deployed_ids() and len(self.registry.deployed_ids()) >= limit:
             raise IllegalArgumentError(
-                f"Exceed max model per node limit: {limit} models are deployed "
-                f"(plugins.ml_commons.max_model_on_node)"
+                f"Exceed max model per node limit: {limit} models are deployed (plugins.ml_commons.max_model_on_node)"
             )
         threshold = float(self.setting(_P + "native_memory_threshold") or 90)
         memory_guard.check_fits(model_id, memory_guard.model_bytes(model_dir), memory_guard.read_meminfo(), threshold)

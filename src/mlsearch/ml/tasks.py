@@ -70,16 +70,22 @@ class Tasks:
         self._records.create(TASK_INDEX, task_id, doc)
         return task_id
 
-    def submit(self, task_id: str, job: Job) -> Future[None]:
+    def submit(self, task_id: str, job: Job, *, announce_running: bool = True) -> Future[None]:
+        """Run `job` on the pool. Without `announce_running` the job itself marks the task RUNNING (with what it
+        produced so far, e.g. a register task's model_id)."""
         with self._lock:
             self._running[task_id] = {}
-            future = self._pool.submit(self._run, task_id, job)
+            future = self._pool.submit(self._run, task_id, job, announce_running)
             self._futures[task_id] = future
         return future
 
-    def _run(self, task_id: str, job: Job) -> None:
+    def mark_running(self, task_id: str, **fields: Any) -> None:
+        self._set(task_id, {**fields, "state": "RUNNING"})
+
+    def _run(self, task_id: str, job: Job, announce_running: bool = True) -> None:
         try:
-            self._set(task_id, {"state": "RUNNING"})
+            if announce_running:
+                self._set(task_id, {"state": "RUNNING"})
             outcome = job() or {}
             self._set(task_id, {**outcome, "state": "COMPLETED"})
         except TaskFailed as exc:

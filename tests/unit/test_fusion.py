@@ -72,3 +72,15 @@ def test_rrf_with_rank_constant_and_weights() -> None:
 def test_weights_must_match_sub_queries() -> None:
     with pytest.raises(IllegalArgumentError, match=r"number of weights \[3\] must match number of sub-queries \[2\]"):
         fuse(Fusion(weights=(0.2, 0.3, 0.5)), [KEYWORD, SEMANTIC])
+
+
+def test_search_pipeline_store_reloads_from_disk(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mlsearch.pipelines.search.store import SearchPipelineStore
+
+    store = SearchPipelineStore(tmp_path / "sp.json")
+    body = {"phase_results_processors": [{"score-ranker-processor": {"combination": {"technique": "rrf"}}}]}
+    store.put("p", body)
+    again = SearchPipelineStore(tmp_path / "sp.json")
+    assert again.definitions() == {"p": body}
+    fusion = again.find("p").fusion()  # type: ignore[union-attr]
+    assert fusion is not None and fusion.combination == "rrf" and fusion.rank_constant == 60

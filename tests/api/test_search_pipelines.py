@@ -226,3 +226,37 @@ def test_neural_query_enricher_fills_missing_model_ids() -> None:
     assert queries[1]["neural"]["special"]["model_id"] == "m-special"
     assert queries[2]["neural_sparse"]["sparse"]["model_id"] == "mine"
     assert "model_id" not in body["query"]["hybrid"]["queries"][0]["neural"]["emb"]  # the input is not mutated
+
+
+def test_rerank_ml_opensearch_scores_concatenated_fields_against_the_query_text() -> None:
+    """The cross-encoder path with a stand-in scorer (the server test needs a deployed TEXT_SIMILARITY model)."""
+    pipeline = build_pipeline(
+        "p",
+        {
+            "response_processors": [
+                {"rerank": {"ml_opensearch": {"model_id": "ce"}, "context": {"document_fields": ["title", "tags"]}}}
+            ]
+        },
+    )
+    seen: list[tuple[str, str, list[str]]] = []
+
+    def similarity(model_id: str, query_text: str, texts: Any) -> list[float]:
+        seen.append((model_id, query_text, list(texts)))
+        return [float(len(t)) for t in texts]
+
+    request = {
+        "query": {"match": {"title": {"query": "red"}}},
+        "ext": {"rerank": {"query_context": {"query_text_path": "query.match.title.query"}}},
+    }
+    response = {
+        "hits": {
+            "max_score": 1.0,
+            "hits": [
+                {"_id": "a", "_score": 1.0, "_source": {"title": "ab"}},
+                {"_id": "b", "_score": 0.5, "_source": {"title": "abc", "tags": ["x", "y"]}},
+            ],
+        }
+    }
+    out = pipeline.transform_response(response, SearchContext(request=request, similarity=similarity))
+    assert seen == [("ce", "red", ["ab", "abcx y"])]
+    assert [h["_id"] for h in out["hits"]["hits"]] == ["b", "a"] and out["hits"]["max_score"] == 6.0

@@ -19,7 +19,7 @@ import tantivy
 from mlsearch.engine.fusion import Fused, Fusion, SubResults, fuse
 from mlsearch.engine.index import Index
 from mlsearch.engine.query.compile import as_filter, compile_query, count_matches
-from mlsearch.engine.query.hybrid import Hybrid, sub_query, union_query
+from mlsearch.engine.query.hybrid import Hybrid, sub_query
 from mlsearch.engine.search import (
     AggRunner,
     Hit,
@@ -117,7 +117,8 @@ def _run_subqueries(
             doc = (index.name, hit.key)
             results[doc] = hit.score
             found.setdefault(doc, hit)
-    union = union_query(hybrid, ctx)
+    # the union of the compiled sub-queries (each already filtered): compiling again would rerun every k-NN search
+    union = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in subs])
     return _Shard(index, searcher, _Plan(union, _restrict(union, post), None), subs)
 
 

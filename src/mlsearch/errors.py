@@ -122,3 +122,10 @@ class SearchPhaseExecutionError(MLSearchError):
 class UnsupportedOperationError(MLSearchError):
     status = 400
     error_type = "unsupported_operation_exception"
+
+
+class ParseError(MLSearchError):
+    """OpenSearchParseException (`parse_exception`): what ingest pipeline configuration errors are."""
+
+    status = 400
+    error_type = "parse_exception"

@@ -16,6 +16,7 @@ from mlsearch.config import Settings
 from mlsearch.engine.indices import Indices
 from mlsearch.ml.service import MLService
 from mlsearch.ml.wiring import build_ml_service
+from mlsearch.pipelines.search.store import SearchPipelineStore
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Node:
     cluster_settings: ClusterSettings
     node_id: str
     ml: MLService
+    search_pipelines: SearchPipelineStore
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
@@ -67,6 +69,7 @@ def build_node(settings: Settings) -> Node:
         cluster_settings=cluster_settings,
         node_id=identity["node_id"],
         ml=build_ml_service(settings, indices, cluster_settings.get, identity["node_id"]),
+        search_pipelines=SearchPipelineStore(data / "search_pipelines.json"),
     )
 
 

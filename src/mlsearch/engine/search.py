@@ -12,11 +12,13 @@ import numpy as np
 import orjson
 import tantivy
 
+from mlsearch.engine.fusion import Fusion
 from mlsearch.engine.index import Index
 from mlsearch.engine.lexical import KEY_FIELD
 from mlsearch.engine.query import dsl
 from mlsearch.engine.query.compile import Context, as_filter, compile_query, count_matches
 from mlsearch.engine.query.function_score import FunctionScoreRescorer
+from mlsearch.engine.query.hybrid import Hybrid, union_query
 from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.errors import IllegalArgumentError, ParsingError, SearchPhaseExecutionError
 
@@ -203,6 +205,8 @@ def matching_query(query: dsl.Query, ctx: Context) -> tantivy.Query:
     """The tantivy query selecting what `query` matches (a top-level function_score: its inner query)."""
     if isinstance(query, dsl.FunctionScore):
         return compile_query(query.query, ctx)
+    if isinstance(query, Hybrid):
+        return union_query(query, ctx)
     return compile_query(query, ctx)
 
 
@@ -216,8 +220,13 @@ def _plan(req: SearchRequest, ctx: Context) -> _Plan:
     return _Plan(query, hits_query, rescorer)
 
 
-def execute(indices: Sequence[Index], req: SearchRequest, *, aggs_runner: AggRunner | None = None) -> dict[str, Any]:
-    """The search response body, as OpenSearch shapes it."""
+def execute(indices: Sequence[Index], req: SearchRequest, *, aggs_runner: AggRunner | None = None,
+            fusion: Fusion | None = None) -> dict[str, Any]:
+    """The search response body, as OpenSearch shapes it (`fusion`: how a top-level hybrid query combines)."""
+    if isinstance(req.query, Hybrid):
+        from mlsearch.engine.hybrid_search import execute_hybrid  # it builds on this module
+
+        return execute_hybrid(indices, req, fusion, aggs_runner)
     started = time.perf_counter()
     window = req.from_ + req.size
     _check_window(indices, window)
@@ -425,8 +434,8 @@ def _after(values: tuple[Any, ...] | None, after: tuple[Any, ...], keys: Sequenc
     return False
 
 
-def _hits_body(hits: list[Hit], total: int, req: SearchRequest,
-               plans: dict[str, tuple[_Plan, tantivy.Searcher]]) -> dict[str, Any]:
+def _hits_body(hits: list[Hit], total: int, req: SearchRequest, plans: dict[str, tuple[_Plan, tantivy.Searcher]],
+               explainer: Callable[[Hit], dict[str, Any]] | None = None) -> dict[str, Any]:
     by_index: dict[str, tuple[Index, list[int]]] = {}
     for hit in hits:
         by_index.setdefault(hit.index.name, (hit.index, []))[1].append(hit.key)
@@ -453,7 +462,9 @@ def _hits_body(hits: list[Hit], total: int, req: SearchRequest,
                 item["_source"] = source
         if req.sort:
             item["sort"] = [_sort_value(v) for v in hit.sort_values or ()]
-        if req.explain:
+        if req.explain and explainer is not None:
+            item["_explanation"] = explainer(hit)
+        elif req.explain:
             plan, searcher = plans[hit.index.name]
             item["_explanation"] = _explanation(plan, searcher, hit)
         rendered.append(item)

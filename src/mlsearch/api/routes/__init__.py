@@ -17,6 +17,7 @@ from mlsearch.api.routes import (
     ml_tasks,
     ml_train,
     search,
+    search_pipeline,
 )
 
 
@@ -29,6 +30,7 @@ def all_routes() -> list[Route]:
         *ml_models.routes(),
         *ml_tasks.routes(),
         *ml_profile.routes(),
+        *search_pipeline.routes(),
         *search.routes(),
         *bulk.routes(),
         *by_query.routes(),

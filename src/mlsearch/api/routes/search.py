@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from mlsearch.api._request import json_body, param_bool, raw_body
 from mlsearch.api.render import error_body, json_response
+from mlsearch.api.routes import search_pipeline
 from mlsearch.api.routes._common import blocking, node_of
 from mlsearch.engine import aggs
 from mlsearch.engine.index import Index
@@ -19,6 +20,7 @@ from mlsearch.engine.query import dsl
 from mlsearch.engine.query.compile import count_matches
 from mlsearch.engine.search import context_for, execute, matching_query, parse_request
 from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError
+from mlsearch.pipelines.search import SearchContext, SearchPipeline
 
 _SEARCH_PARAMS = (
     "q",
@@ -51,10 +53,27 @@ async def search(request: Request) -> Response:
     body = await json_body(request) or {}
     if not isinstance(body, dict):
         raise ParsingError("request body must be an object")
-    req = parse_request(body, _params(request))
     indices = _indices(request, request.path_params.get("index"))
-    response = await blocking(execute, indices, req, aggs_runner=aggs.run)
+    pipeline, ctx, body = await _pipeline_request(request, body, indices)
+    req = parse_request(body, _params(request))
+    fusion = pipeline.fusion() if pipeline is not None else None
+    response = await blocking(execute, indices, req, aggs_runner=aggs.run, fusion=fusion)
+    if pipeline is not None and ctx is not None and pipeline.response:
+        response = await blocking(pipeline.transform_response, response, ctx)
     return json_response(response, request=request)
+
+
+async def _pipeline_request(
+    request: Request, body: dict[str, Any], indices: list[Index]
+) -> tuple[SearchPipeline | None, SearchContext | None, dict[str, Any]]:
+    """The search pipeline of this request (param, body or index default) and the body its request processors
+    produce; they run first, so that e.g. neural_query_enricher fills model ids before neural queries rewrite."""
+    node = node_of(request)
+    pipeline = search_pipeline.resolve(node, request.query_params.get("search_pipeline"), body, indices)
+    if pipeline is None:
+        return None, None, body
+    ctx = search_pipeline.context_for(node, body)
+    return pipeline, ctx, pipeline.transform_request(body, ctx)
 
 
 async def count(request: Request) -> Response:

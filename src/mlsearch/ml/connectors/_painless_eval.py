@@ -370,7 +370,18 @@ class Interpreter:
         return value
 
 
+_FAST_INT_OPS: dict[str, Callable[[int, int], Any]] = {
+    "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+    "<": lambda x, y: x < y, "<=": lambda x, y: x <= y, ">": lambda x, y: x > y, ">=": lambda x, y: x >= y,
+    "==": lambda x, y: x == y, "!=": lambda x, y: x != y,
+}  # fmt: skip
+
+
 def binary_op(op: str, left: Any, right: Any, line: int) -> Any:
+    if type(left) is int and type(right) is int and op in _FAST_INT_OPS:
+        # Loop counters and indexes: the common case, decided without the general promotion rules below.
+        result = _FAST_INT_OPS[op](left, right)
+        return wrap_long(result) if type(result) is int else result
     if op == "+" and (isinstance(left, str) or isinstance(right, str)):
         return to_java_string(left) + to_java_string(right)
     if op in ("==", "!="):

@@ -220,7 +220,7 @@ def default_value(type_name: str) -> Any:
 
 def cast(value: Any, type_name: str, *, explicit: bool, line: int) -> Any:
     """Convert ``value`` for a ``type_name`` slot: widening always, narrowing only for explicit casts."""
-    if type_name in ("def", "Object"):
+    if type_name in ("def", "Object") or (type(value) is int and type_name in ("int", "long") and not explicit):
         return value
     if value is None:
         if type_name in ("int", "long", "short", "byte", "double", "float", "boolean", "char"):
@@ -257,7 +257,7 @@ def _wrap_integral(value: int, type_name: str) -> int:
 
 def wrap_long(value: int) -> int:
     """Integer arithmetic overflows like Java's long (ints are held as Python ints)."""
-    return _wrap_integral(value, "long") if not -(2**63) <= value < 2**63 else value
+    return value if -(2**63) <= value < 2**63 else _wrap_integral(value, "long")
 
 
 def _cast_error(value: Any, type_name: str, line: int) -> IllegalArgumentError:

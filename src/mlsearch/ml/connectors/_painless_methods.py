@@ -319,14 +319,14 @@ def new_array(type_name: str, size: Any, line: int, max_elements: int) -> JavaAr
     return JavaArray([default_value(type_name)] * size)
 
 
-def _parse_int(text: Any, line: int) -> int:
+def _parse_int(line: int, text: Any) -> int:
     try:
         return int(str(text), 10)
     except ValueError as exc:
         raise runtime_error(f'For input string: "{text}"', line) from exc
 
 
-def _parse_double(text: Any, line: int) -> float:
+def _parse_double(line: int, text: Any) -> float:
     try:
         return float(str(text).strip())
     except ValueError as exc:
@@ -343,15 +343,15 @@ _STATIC_METHODS: dict[tuple[str, str], Method] = {
     ),
     ("String", "valueOf"): lambda ln, v: to_java_string(v),
     ("Integer", "parseInt"): _parse_int,
-    ("Integer", "valueOf"): lambda ln, v: _parse_int(v, ln) if isinstance(v, str) else v,
+    ("Integer", "valueOf"): lambda ln, v: _parse_int(ln, v) if isinstance(v, str) else v,
     ("Integer", "toString"): lambda ln, v: to_java_string(v),
     ("Long", "parseLong"): _parse_int,
-    ("Long", "valueOf"): lambda ln, v: _parse_int(v, ln) if isinstance(v, str) else v,
+    ("Long", "valueOf"): lambda ln, v: _parse_int(ln, v) if isinstance(v, str) else v,
     ("Double", "parseDouble"): _parse_double,
-    ("Double", "valueOf"): lambda ln, v: _parse_double(v, ln) if isinstance(v, str) else float(v),
+    ("Double", "valueOf"): lambda ln, v: _parse_double(ln, v) if isinstance(v, str) else float(v),
     ("Double", "toString"): lambda ln, v: to_java_string(float(v)),
     ("Double", "isNaN"): lambda ln, v: math.isnan(v),
-    ("Float", "parseFloat"): lambda ln, v: JavaFloat(_parse_double(v, ln)),
+    ("Float", "parseFloat"): lambda ln, v: JavaFloat(_parse_double(ln, v)),
     ("Boolean", "parseBoolean"): lambda ln, v: isinstance(v, str) and v.lower() == "true",
     ("Boolean", "valueOf"): lambda ln, v: v if isinstance(v, bool) else (isinstance(v, str) and v.lower() == "true"),
     ("Math", "abs"): lambda ln, x: abs(x),

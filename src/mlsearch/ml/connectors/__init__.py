@@ -1,0 +1,1 @@
+"""Connectors to externally hosted models: HTTP executor, request templates, pre/post-process functions, signing."""

@@ -3,6 +3,7 @@ RemotePredictor in the registry), predict with ML Commons' remote output, update
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,7 @@ class RemoteModels:
         self._records = records
         self._setting = setting
         self._access_control = access_control
+        self._deploy_lock = threading.Lock()
 
     # ---- register ---------------------------------------------------------------------------------------
 
@@ -172,7 +174,11 @@ class RemoteModels:
             return found
         if not self._setting(_P + "model_auto_deploy.enable"):
             raise IllegalArgumentError("Model not ready yet. Please deploy the model first.")
-        return self.load(model_id, doc)
+        with self._deploy_lock:  # concurrent first calls deploy once, not once each (and close each other's pools)
+            found = self._registry.predictor(model_id)
+            if isinstance(found, RemotePredictor):
+                return found
+            return self.load(model_id, doc)
 
     # ---- predict ----------------------------------------------------------------------------------------
 

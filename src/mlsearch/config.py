@@ -34,6 +34,9 @@ class Settings:
     # Dynamic batching of concurrent predict calls to one deployed model: texts per batch and the longest wait.
     ml_batch_size: int = 32
     ml_batch_wait_ms: float = 1.0
+    # Base64 of the 32-byte AES key that encrypts connector credentials (MLSEARCH_MASTER_KEY); empty: a key file
+    # created in the data directory (0600) on first use.
+    master_key: str = field(default="", repr=False)
 
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else self.data_dir / "cache"

@@ -93,7 +93,12 @@ class ModelRegistry:
             body = {}
         if isinstance(body, dict) and "_source" not in body:
             body = {**body, "_source": {"excludes": list(CONTENT_FIELDS)}}
-        return self._records.search(MODEL_INDEX, body)
+        response = self._records.search(MODEL_INDEX, body)
+        for hit in response.get("hits", {}).get("hits", []):
+            connector = (hit.get("_source") or {}).get("connector")
+            if isinstance(connector, dict):
+                connector.pop("credential", None)  # inline connectors' credentials never leave
+        return response
 
     # ---- predictors -------------------------------------------------------------------------------------
 
@@ -109,6 +114,14 @@ class ModelRegistry:
         if previous is not None:
             _close(model_id, previous)
         return predictor
+
+    def install(self, model_id: str, predictor: Predictor) -> None:
+        """Keep a predictor built elsewhere (a remote model's), replacing and closing an older one."""
+        with self._lock:
+            previous = self._predictors.pop(model_id, None)
+            self._predictors[model_id] = predictor
+        if previous is not None:
+            _close(model_id, previous)
 
     def unload(self, model_id: str) -> bool:
         with self._lock:

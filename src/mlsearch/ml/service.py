@@ -21,6 +21,8 @@ from mlsearch.engine.index import OpResult
 from mlsearch.errors import IllegalArgumentError, MLSearchError, StatusError
 from mlsearch.ml import inference, memory_guard
 from mlsearch.ml.artefacts import MAX_CHUNK_BYTES, Artefact, ArtefactStore
+from mlsearch.ml.connectors.models import RemoteModels, is_remote, public_model
+from mlsearch.ml.connectors.store import ConnectorStore
 from mlsearch.ml.groups import ModelGroups, resolve_access
 from mlsearch.ml.ids import new_id
 from mlsearch.ml.predictor import PredictInput, Tensor
@@ -51,6 +53,7 @@ from mlsearch.ml.stats import MLStats
 from mlsearch.ml.system_indices import SystemIndices
 from mlsearch.ml.tasks import TaskFailed, Tasks, now_millis
 from mlsearch.ml.training import ClassicML
+from mlsearch.security.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,8 @@ class MLService:
     workers: int = 4
     # Where Hugging Face directories registered by `file://` URL are exported to a model zip (a temporary dir if None).
     export_dir: Path | None = None
+    # Encrypts connector credentials; by default with a key kept beside the model store (`<data_dir>/master.key`).
+    secrets: SecretBox | None = None
     registry: ModelRegistry = field(init=False)
     groups: ModelGroups = field(init=False)
     tasks: Tasks = field(init=False)
@@ -102,12 +107,19 @@ class MLService:
     # The classic algorithms (`_train`, `_predict/{algorithm}`, ...) over the same registry, tasks and stats; built by
     # the node wiring (`wiring.build_ml_service`), which holds the node's indices they read their inputs from.
     classic: ClassicML = field(init=False)
+    connectors: ConnectorStore = field(init=False)
+    remote: RemoteModels = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = ModelRegistry(self.records, self.runtime_for)
         self.groups = ModelGroups(self.records)
         self.tasks = Tasks(self.records, self.node_id, workers=self.workers)
         self.stats = MLStats(int(self.setting(_P + "monitoring_request_count") or 100))
+        box = self.secrets or SecretBox(self.artefacts.root.parent)
+        self.connectors = ConnectorStore(self.records, box, self.setting)
+        self.remote = RemoteModels(
+            self.connectors, self.registry, self.groups, self.tasks, self.records, self.setting, self._access_control
+        )
 
     # ---- life cycle -------------------------------------------------------------------------------------
 
@@ -146,6 +158,10 @@ class MLService:
     # ---- register ---------------------------------------------------------------------------------------
 
     def register_model(self, body: Any, *, deploy: bool) -> dict[str, Any]:
+        if is_remote(body):
+            response = self.remote.register(body, deploy=deploy)
+            self.stats.record("register", "REMOTE", response["model_id"], failed=False)
+            return response
         req = parse_body(RegisterModelBody, body)
         self._check_local_models_enabled()
         if not req.name:
@@ -394,6 +410,10 @@ class MLService:
     # ---- deploy / undeploy ------------------------------------------------------------------------------
 
     def deploy(self, model_id: str, body: Any = None) -> dict[str, Any]:
+        if is_remote(self.registry.find(model_id)):
+            response = self.remote.deploy(model_id)
+            self.stats.record("deploy", "REMOTE", model_id, failed=False)
+            return response
         self._check_local_models_enabled()
         if isinstance(body, dict) and body.get("node_ids") and not self.setting(_P + "allow_custom_deployment_plan"):
             raise IllegalArgumentError("Don't allow custom deployment plan")
@@ -425,6 +445,9 @@ class MLService:
     def _deploy_job(self, model_id: str) -> dict[str, Any]:
         try:
             doc = self.registry.get(model_id)
+            if is_remote(doc):
+                self.remote.load(model_id, doc)
+                return {}
             artefact = self.artefacts.find(str(doc.get("model_content_hash_value", "")))
             if artefact is None:
                 raise IllegalArgumentError(f"The artefact of model {model_id} is missing from the model store")
@@ -481,7 +504,7 @@ class MLService:
     # ---- records ----------------------------------------------------------------------------------------
 
     def get_model(self, model_id: str, *, return_content: bool = False) -> dict[str, Any]:
-        doc = self.registry.get(model_id)
+        doc = public_model(self.registry.get(model_id))
         if return_content:
             return doc
         return {k: v for k, v in doc.items() if k not in CONTENT_FIELDS}
@@ -491,9 +514,14 @@ class MLService:
         doc = self.registry.find(model_id)
         if doc is None:
             raise StatusError(f"Failed to find model to update with the provided model id: {model_id}", status=404)
-        if req.connector is not None or req.connector_id is not None:
+        remote = is_remote(doc)
+        if not remote and (req.connector is not None or req.connector_id is not None):
             raise IllegalArgumentError("Trying to update the connector or connector_id field on a local model.")
         partial = req.model_dump(exclude_none=True, exclude={"config", "connector", "connector_id"})
+        if remote:
+            partial = self.remote.update(
+                model_id, doc, {**partial, **req.model_dump(exclude_none=True, include={"connector", "connector_id"})}
+            )
         if req.config is not None:
             partial["model_config"] = req.config.to_record()
         if req.model_group_id is not None and req.model_group_id != doc.get("model_group_id"):
@@ -502,6 +530,8 @@ class MLService:
         result = self.registry.update(model_id, partial)
         if "model_version" in partial:
             self._drop_group_if_empty(doc.get("model_group_id"))
+        if remote:
+            self.remote.reload(model_id)
         return result
 
     def delete_model(self, model_id: str) -> OpResult:
@@ -530,6 +560,16 @@ class MLService:
                 group_id
             ):
                 self.records.delete(".plugins-ml-model-group", group_id)
+
+    # ---- connectors ---------------------------------------------------------------------------------------
+
+    def delete_connector(self, connector_id: str) -> OpResult:
+        return self.connectors.delete(connector_id, self.remote.users_of(connector_id))
+
+    def update_connector(self, connector_id: str, body: Any) -> OpResult:
+        result = self.connectors.update(connector_id, body)
+        self.remote.reload_users(connector_id)
+        return result
 
     # ---- predict ----------------------------------------------------------------------------------------
 
@@ -560,7 +600,7 @@ class MLService:
         function_name = str(doc.get("algorithm"))
         if doc.get("is_enabled") is False:
             raise IllegalArgumentError("Model is disabled.")
-        predictor = self.registry.predictor(model_id)
+        predictor = self.remote.predictor(model_id, doc) if is_remote(doc) else self.registry.predictor(model_id)
         if predictor is None:
             raise IllegalArgumentError(_NOT_READY)
         try:
@@ -585,6 +625,8 @@ class MLService:
         return str(doc.get("algorithm"))
 
     def _predict(self, model_id: str, doc: dict[str, Any], function_name: str, body: Any) -> dict[str, Any]:
+        if is_remote(doc):
+            return self.remote.predict(model_id, doc, body)
         if doc.get("is_enabled") is False:
             raise IllegalArgumentError("Model is disabled.")
         predictor = self.registry.predictor(model_id)

@@ -20,6 +20,7 @@ MODEL_GROUP_INDEX = ".plugins-ml-model-group"
 MODEL_INDEX = ".plugins-ml-model"
 TASK_INDEX = ".plugins-ml-task"
 CONFIG_INDEX = ".plugins-ml-config"
+CONNECTOR_INDEX = ".plugins-ml-connector"
 
 _KEYWORD_NAME = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
 _DATE = {"type": "date", "format": "strict_date_time||epoch_millis"}
@@ -89,6 +90,19 @@ _MAPPINGS: dict[str, dict[str, Any]] = {
             "last_update_time": _DATE,
             "error": {"type": "text"},
             "is_async": {"type": "boolean"},
+        },
+    },
+    CONNECTOR_INDEX: {
+        "dynamic": "false",
+        "properties": {
+            "name": _KEYWORD_NAME,
+            "description": {"type": "text"},
+            "version": {"type": "keyword"},
+            "protocol": {"type": "keyword"},
+            "backend_roles": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+            "access": {"type": "keyword"},
+            "created_time": _DATE,
+            "last_updated_time": _DATE,
         },
     },
     CONFIG_INDEX: {

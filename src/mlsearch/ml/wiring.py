@@ -23,6 +23,7 @@ from mlsearch.ml.predictor import ModelConfig, Predictor, Runtime
 from mlsearch.ml.service import Catalog, MLService, PretrainedArtefact
 from mlsearch.ml.system_indices import SystemIndices
 from mlsearch.ml.training import ClassicML
+from mlsearch.security.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def build_ml_service(settings: Settings, indices: Indices, setting: Callable[[st
         node_id=node_id,
         workers=settings.ml_task_workers,
         export_dir=settings.resolved_cache_dir() / "exports",
+        secrets=SecretBox(settings.data_dir, settings.master_key or None),
     )
     service.classic = ClassicML(indices, service.registry, service.tasks, service.stats)
     return service

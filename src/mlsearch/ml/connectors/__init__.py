@@ -1,1 +1,2 @@
-"""Connectors to externally hosted models: HTTP executor, request templates, pre/post-process functions, signing."""
+"""Connectors to externally hosted models: the connector object, request templates, pre/post functions, the HTTP
+executor, trusted endpoints, Painless scripts, SigV4 signing, and remote models (a Predictor over a connector)."""

@@ -1,0 +1,1 @@
+"""Security: credential encryption (secrets); users, roles and model-group access later."""

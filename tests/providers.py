@@ -1,0 +1,197 @@
+"""Provider-like HTTP servers on 127.0.0.1 for connector tests: OpenAI (embeddings, chat), Azure OpenAI, Cohere
+(embed v1 / v2, rerank), OpenAI-compatible servers; real status codes, error bodies, Retry-After and latency.
+
+A `Provider` runs a ThreadingHTTPServer in a thread; `script` lets a test make it answer 429 / 5xx / slowly, and
+`requests` records what it received (path, headers, JSON body)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DIM = 8
+
+
+def vector(text: str, dim: int = DIM) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round((digest[i % len(digest)] - 128) / 128, 6) for i in range(dim)]
+
+
+@dataclass
+class Provider:
+    """One fake provider. `fail_rate` answers 429 (with Retry-After) to that share of requests; `plan` a fixed list
+    of statuses for the next requests; `latency` seconds per answer."""
+
+    latency: float = 0.0
+    fail_rate: float = 0.0
+    retry_after: str | None = "0"
+    plan: list[int] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                provider._handle(self)
+
+            def do_GET(self) -> None:
+                provider._handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("content-length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = raw.decode()
+        with self.lock:
+            self.requests.append({"path": handler.path, "headers": dict(handler.headers), "body": body})
+            planned = self.plan.pop(0) if self.plan else None
+            throttled = planned is None and self.fail_rate and self._random.random() < self.fail_rate
+        if self.latency:
+            time.sleep(self.latency)
+        if planned is not None and planned != 200:
+            return _send(handler, planned, _error_body(planned), self.retry_after)
+        if throttled:
+            return _send(handler, 429, _error_body(429), self.retry_after)
+        status, answer = route(handler.path, handler.headers, body)
+        _send(handler, status, answer, None)
+
+
+def _error_body(status: int) -> dict[str, Any]:
+    if status == 429:
+        return {
+            "error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}
+        }
+    return {"error": {"message": "The server had an error while processing your request.", "type": "server_error"}}
+
+
+def _send(handler: BaseHTTPRequestHandler, status: int, body: Any, retry_after: str | None) -> None:
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    if retry_after is not None and status in (429, 503):
+        handler.send_header("Retry-After", retry_after)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def _auth_ok(headers: Any) -> bool:
+    return headers.get("Authorization") == "Bearer sk-test-secret-123" or headers.get("api-key") == "sk-test-secret-123"
+
+
+def route(path: str, headers: Any, body: Any) -> tuple[int, Any]:
+    """The provider's answer for a path (auth checked as the real ones do: 401 with their error body)."""
+    if not _auth_ok(headers):
+        return 401, {
+            "error": {
+                "message": "Incorrect API key provided",
+                "type": "invalid_request_error",
+                "code": "invalid_api_key",
+            }
+        }
+    handler = next((h for prefix, h in ROUTES if path.split("?")[0].endswith(prefix)), None)
+    if handler is None:
+        return 404, {"error": {"message": f"Unknown path {path}"}}
+    return handler(body)
+
+
+def _openai_embeddings(body: Any) -> tuple[int, Any]:
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    if any(len(t) > 2000 for t in texts):
+        return 400, {
+            "error": {
+                "message": "This model's maximum context length is 8192 tokens, however you requested 9000 tokens.",
+                "type": "invalid_request_error",
+                "code": "context_length_exceeded",
+            }
+        }
+    data = [{"object": "embedding", "index": i, "embedding": vector(t)} for i, t in enumerate(texts)]
+    return 200, {
+        "object": "list",
+        "data": data,
+        "model": body.get("model"),
+        "usage": {"prompt_tokens": 5, "total_tokens": 5},
+    }
+
+
+def _chat(body: Any) -> tuple[int, Any]:
+    last = body["messages"][-1]["content"]
+    return 200, {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": body.get("model", "gpt"),
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": f"echo: {last}"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+
+
+def _cohere_embed(body: Any) -> tuple[int, Any]:
+    vectors = [vector(t) for t in body["texts"]]
+    if "embedding_types" in body:  # v2
+        return 200, {"id": "e2", "embeddings": {"float": vectors}, "texts": body["texts"]}
+    return 200, {"id": "e1", "embeddings": vectors, "texts": body["texts"], "meta": {"api_version": {"version": "1"}}}
+
+
+def _cohere_rerank(body: Any) -> tuple[int, Any]:
+    query = set(body["query"].lower().split())
+    scored = [
+        {"index": i, "relevance_score": len(query & set(d.lower().split())) / (1 + len(query))}
+        for i, d in enumerate(body["documents"])
+    ]
+    scored.sort(key=lambda r: -r["relevance_score"])
+    return 200, {"id": "r1", "results": scored[: body.get("top_n", len(scored))]}
+
+
+def _tei_embed(body: Any) -> tuple[int, Any]:
+    inputs = body["inputs"] if isinstance(body["inputs"], list) else [body["inputs"]]
+    return 200, [vector(t) for t in inputs]
+
+
+ROUTES: list[tuple[str, Callable[[Any], tuple[int, Any]]]] = [
+    ("/v1/embeddings", _openai_embeddings),
+    ("/embeddings", _openai_embeddings),  # Azure: /openai/deployments/<name>/embeddings?api-version=...
+    ("/chat/completions", _chat),
+    ("/v1/embed", _cohere_embed),
+    ("/v2/embed", _cohere_embed),
+    ("/v1/rerank", _cohere_rerank),
+    ("/embed", _tei_embed),  # Hugging Face TEI
+    (
+        "/api/chat",
+        lambda b: (200, {"model": b["model"], "message": {"role": "assistant", "content": "hi"}, "done": True}),
+    ),
+]

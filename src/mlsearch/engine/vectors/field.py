@@ -10,6 +10,7 @@ import faiss
 import numpy as np
 
 from mlsearch.engine.mapping import Field
+from mlsearch.engine.vectors.quantize import quantization_of
 from mlsearch.engine.vectors.segment import GraphSpec, SearchOptions, Segment
 from mlsearch.engine.vectors.spaces import Space, space
 
@@ -46,6 +47,7 @@ class FieldSpec:
             m=int(method_params.get("m", 16)),
             ef_construction=int(method_params.get("ef_construction", 100)),
             nlist=int(method_params.get("nlist", 4)),
+            quant=quantization_of(params),
         )
         ef = method_params.get("ef_search")
         return cls(

@@ -25,7 +25,7 @@ from mlsearch.engine.vectors import merge as merging
 from mlsearch.engine.vectors.field import FieldSpec, FieldVectors
 from mlsearch.engine.vectors.node import KnnNode
 from mlsearch.engine.vectors.quantize import graph_memory
-from mlsearch.engine.vectors.segment import Segment, build_graph
+from mlsearch.engine.vectors.segment import Segment, build_graph, mapped
 from mlsearch.errors import MapperParsingError
 
 log = logging.getLogger(__name__)
@@ -247,22 +247,22 @@ class VectorIndex:
             base = self.path / self.dirs[path]
             saved = self._saved[path]
             entries = []
-            mapped = {}
+            remapped = {}
             for seg in vectors.segments:
                 known = saved.get(seg.id)
                 if known is None:
                     seg.save(base / f"seg_{seg.id}")
                     # From now on read the vectors through the file, as after a restart: they stay on disk (the
                     # page cache), and only the graph (quantized codes + links) is resident.
-                    seg = mapped[seg.id] = seg.with_data(np.load(base / f"seg_{seg.id}" / "data.npy", mmap_mode="r"))
+                    seg = remapped[seg.id] = seg.with_data(mapped(base / f"seg_{seg.id}" / "data.npy"))
                 if known is None or known[0] is not seg:
                     live_name = f"live_{self.generation}.npy"
                     np.save(base / f"seg_{seg.id}" / live_name, seg.live)
                     known = (seg, live_name)
                 saved[seg.id] = known
                 entries.append([seg.id, known[1]])
-            if mapped:
-                vectors.segments = tuple(mapped.get(seg.id, seg) for seg in vectors.segments)
+            if remapped:
+                vectors.segments = tuple(remapped.get(seg.id, seg) for seg in vectors.segments)
             self._saved[path] = {seg.id: saved[seg.id] for seg in vectors.segments}
             manifest["fields"][path] = {"next_id": vectors.next_id, "segments": entries}
         self.path.mkdir(parents=True, exist_ok=True)

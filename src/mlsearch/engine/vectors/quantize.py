@@ -215,9 +215,12 @@ class BinaryGraph:
 
     def search(self, query: np.ndarray, k: int, params: faiss.SearchParameters) -> tuple[np.ndarray, np.ndarray]:
         """Rows and Hamming distances of the k nearest codes."""
-        dists, rows = self.index.search(self.encode(query), k, params=params)
-        keep = rows[0] >= 0
-        return rows[0][keep], dists[0][keep].astype(np.float32)
+        code = self.encode(query)
+        dists = np.empty(k, dtype=np.int32)
+        rows = np.empty(k, dtype=np.int64)
+        self.index.search_c(1, faiss.swig_ptr(code), k, faiss.swig_ptr(dists), faiss.swig_ptr(rows), params)
+        keep = rows >= 0
+        return rows[keep], dists[keep].astype(np.float32)
 
     def memory_bytes(self) -> int:
         hnsw = self.index.hnsw

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import faiss
@@ -157,15 +157,10 @@ class Segment:
             bits = np.packbits(mask, bitorder="little")  # referenced until the search returns: faiss reads it
             selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
         params = _params(self.graph, opts, want, selector)
-        if isinstance(self.graph, BinaryGraph):
-            rows, approx = self.graph.search(query, want, params)
-            approx = space.from_hamming(approx)
-        else:
-            raw, found = self.graph.search(query.reshape(1, -1), want, params=params)
-            keep = found[0] >= 0
-            rows, approx = found[0][keep], space.from_faiss(raw[0][keep])
+        binary = isinstance(self.graph, BinaryGraph)
+        rows, raw = self.graph.search(query, want, params) if binary else graph_search(self.graph, query, want, params)
         if not opts.rescore:
-            return _top(rows, approx, k)
+            return _top(rows, space.from_hamming(raw) if binary else space.from_faiss(raw), k)
         # Re-measure the found rows exactly (the float32 vectors, memory-mapped): rescoring of quantized graphs,
         # and for flat graphs a score that never depends on the path that found the document (faiss computes L2
         # through norms, which differs from the exact path in the last bits).
@@ -202,8 +197,8 @@ class Segment:
 
     @classmethod
     def load(cls, seg_id: int, directory: Path, live_file: Path) -> Segment:
-        keys = np.load(directory / "keys.npy", mmap_mode="r")
-        data = np.load(directory / "data.npy", mmap_mode="r")
+        keys = mapped(directory / "keys.npy")
+        data = mapped(directory / "data.npy")
         live = np.load(live_file)
         graph: faiss.Index | BinaryGraph | None = BinaryGraph.load(directory)
         if (directory / "graph.faiss").exists():
@@ -212,6 +207,12 @@ class Segment:
         if not (len(keys) == len(data) == len(live)) or (graph is not None and graph.ntotal != len(keys)):
             raise ValueError(f"segment {directory} is inconsistent")
         return cls(seg_id, keys, data, live, graph)
+
+
+def mapped(path: Path) -> np.ndarray:
+    """A saved array, memory-mapped read-only, as a plain ndarray view (np.memmap's Python-level __getitem__ and
+    __array_finalize__ cost microseconds on every fancy index of the query path)."""
+    return np.asarray(np.load(path, mmap_mode="r"))
 
 
 def _top(rows: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -224,15 +225,42 @@ def _top(rows: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _params(graph: object, opts: SearchOptions, k: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters:
-    if isinstance(graph, faiss.IndexIVF):
+    ivf = isinstance(graph, faiss.IndexIVF)
+    value = max(1, opts.nprobes) if ivf else max(opts.ef_search, k)
+    if selector is None:
+        return _shared_params(ivf, value)
+    params = _new_params(ivf, value)
+    params.sel = selector
+    return params
+
+
+def _new_params(ivf: bool, value: int) -> faiss.SearchParameters:
+    if ivf:
         params = faiss.SearchParametersIVF()
-        params.nprobe = max(1, opts.nprobes)
+        params.nprobe = value
     else:
         params = faiss.SearchParametersHNSW()
-        params.efSearch = max(opts.ef_search, k)
-    if selector is not None:
-        params.sel = selector
+        params.efSearch = value
     return params
+
+
+@lru_cache(maxsize=512)
+def _shared_params(ivf: bool, value: int) -> faiss.SearchParameters:
+    """Parameters without a selector, built once: faiss only reads them, so threads may share them (building one
+    through SWIG cost ~30 us a query)."""
+    return _new_params(ivf, value)
+
+
+def graph_search(
+    graph: faiss.Index, query: np.ndarray, k: int, params: faiss.SearchParameters
+) -> tuple[np.ndarray, np.ndarray]:
+    """One query straight through faiss's C entry point (the Python wrapper re-checks and reshapes every call)."""
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    dists = np.empty(k, dtype=np.float32)
+    labels = np.empty(k, dtype=np.int64)
+    graph.search_c(1, faiss.swig_ptr(query), k, faiss.swig_ptr(dists), faiss.swig_ptr(labels), params)
+    keep = labels >= 0
+    return labels[keep], dists[keep]
 
 
 def build_graph(space: Space, data: np.ndarray, spec: GraphSpec) -> faiss.Index | BinaryGraph | None:

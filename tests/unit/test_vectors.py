@@ -15,6 +15,7 @@ from mlsearch.engine.mapping import Mappings
 from mlsearch.engine.store import Store, Write
 from mlsearch.engine.vectors import SearchOptions, Segment, VectorIndex, space
 from mlsearch.engine.vectors import merge as merging
+from mlsearch.engine.vectors.quantize import BinaryGraph, graph_memory, is_quantized, quantization_of
 from mlsearch.engine.vectors.segment import GraphSpec, build_graph
 
 
@@ -204,5 +205,61 @@ def test_graphs_come_from_the_merger_not_refresh(tmp_path: Path) -> None:
     (segment,) = vi.field("v").segments
     assert segment.graph is not None and segment.graph.ntotal == 1500
     assert len(set(_top(vi, [0, 0, 0], 10)) & set(exact)) >= 9
+    vi.close()
+    store.close()
+
+
+# ---- quantization ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ({"dimension": 8}, ("flat", 32, 1.0)),
+        ({"dimension": 8, "mode": "on_disk"}, ("bq", 1, 2.0)),
+        ({"dimension": 8, "mode": "on_disk", "compression_level": "16x"}, ("bq", 2, 3.0)),
+        ({"dimension": 8, "mode": "on_disk", "compression_level": "2x"}, ("fp16", 16, 1.0)),
+        ({"dimension": 8, "compression_level": "4x"}, ("int8", 8, 1.0)),
+        ({"dimension": 8, "method": {"name": "hnsw", "parameters": {"encoder": {"name": "sq"}}}}, ("fp16", 16, 1.0)),
+        (
+            {
+                "dimension": 8,
+                "method": {"name": "hnsw", "parameters": {"encoder": {"name": "binary", "parameters": {"bits": 4}}}},
+            },
+            ("bq", 4, 1.0),
+        ),
+    ],
+)
+def test_quantization_of_mappings(field: dict, expected: tuple) -> None:
+    q = quantization_of(field)
+    assert (q.kind, q.bits, q.oversample) == expected
+
+
+def test_binary_codes_are_thermometer_codes() -> None:
+    data = _clustered(1200, 5, seed=2)
+    graph = BinaryGraph.build(data, 2, 16, 40)
+    assert graph.code_bits == 16 and graph.ntotal == 1200  # 5 dims x 2 bits, padded to whole bytes
+    codes = np.unpackbits(graph.encode(data[:50]), axis=1)[:, :10].reshape(50, 2, 5)
+    assert np.all(codes[:, 1] <= codes[:, 0])  # the upper threshold is only passed after the lower one
+    assert graph.memory_bytes() < graph_memory(build_graph(space("l2"), data, GraphSpec()))
+    assert is_quantized(graph) and not is_quantized(build_graph(space("l2"), data, GraphSpec()))
+
+
+def test_on_disk_vectors_are_memory_mapped_after_refresh(tmp_path: Path) -> None:
+    mappings = Mappings.parse({"properties": {"v": {"type": "knn_vector", "dimension": 8, "mode": "on_disk"}}})
+    store = Store(tmp_path / "store.db")
+    vi = VectorIndex(tmp_path / "vectors", mappings, lambda: _SETTINGS, lambda: None)
+    vi.recover(store)
+    data = _clustered(1200, 8, seed=5)
+    for stored in _write(store, [(str(i), {"v": data[i].tolist()}) for i in range(1200)]):
+        vi.project(stored.key, {"v": data[int(stored.id)].tolist()})
+    vi.refresh(store.max_seq_no)
+    vi.settle()
+    (segment,) = vi.field("v").segments
+    assert not segment.data.flags.owndata and not segment.data.flags.writeable  # a read-only view of the file
+    assert isinstance(segment.graph, BinaryGraph)
+    field = vi.field("v")
+    keys, dists = field.search(field.query_row(data[7]), 3, None, SearchOptions(oversample=2.0))
+    assert dists[0] == 0.0 and len(keys) == 3
     vi.close()
     store.close()

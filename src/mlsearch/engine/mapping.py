@@ -234,6 +234,10 @@ def _validate_knn_vector(spec: dict[str, Any], path: str) -> None:
     space = _knn_space(spec, method or {}, data_type)
     if method is not None:
         _validate_knn_method(method, space, data_type)
+        from mlsearch.engine.vectors.quantize import encoder_error  # late: the vectors package imports this module
+
+        if (problem := encoder_error(spec)) is not None:
+            raise MapperParsingError(problem)
     mode = spec.get("mode")
     if mode is not None and mode not in _KNN_MODES:
         raise MapperParsingError(f"Invalid mode: {mode}. Valid values are {list(_KNN_MODES)}")

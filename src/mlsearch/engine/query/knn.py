@@ -51,6 +51,7 @@ class Knn(dsl.Query):
     nprobes: int | None = None
     ignore_unmapped: bool = False
     boost: float = 1.0
+    rescore: float | bool | None = None  # oversample_factor, true (the field's default), false, or not given
 
 
 # ---- parsing -----------------------------------------------------------------------------------------------
@@ -75,7 +76,7 @@ def parse_knn(body: Any) -> dsl.Query:
     if sum(v is not None for v in (k, max_distance, min_score)) != 1:
         raise IllegalArgumentError("[knn] requires exactly one of k, distance or score to be set")
     ef_search, nprobes = _method_parameters(spec.get("method_parameters"))
-    _check_rescore(spec.get("rescore"), radial=k is None)
+    rescore = _rescore(spec.get("rescore"), radial=k is None)
     return Knn(
         field=name,
         vector=_vector(spec.get("vector")),
@@ -87,6 +88,7 @@ def parse_knn(body: Any) -> dsl.Query:
         nprobes=nprobes,
         ignore_unmapped=spec.get("ignore_unmapped") in (True, "true"),
         boost=_number("boost", spec.get("boost", 1.0)),
+        rescore=rescore,
     )
 
 
@@ -136,17 +138,19 @@ def _method_parameters(value: Any) -> tuple[int | None, int | None]:
     return found.get("ef_search"), found.get("nprobes")
 
 
-def _check_rescore(value: Any, *, radial: bool) -> None:
+def _rescore(value: Any, *, radial: bool) -> float | bool | None:
     if value is None or value is False:
-        return
+        return value
     if radial:
         raise IllegalArgumentError("[knn] cannot set rescore with radial search (max_distance or min_score)")
     if isinstance(value, dict):
         factor = value.get("oversample_factor", 1.0)
         if isinstance(factor, bool) or not isinstance(factor, int | float) or not 1.0 <= factor <= 100.0:
             raise IllegalArgumentError(f"Oversample factor [{factor}] must be between 1.0 and 100.0")
-    elif value is not True:
+        return float(factor)
+    if value is not True:
         raise ParsingError("[knn] rescore must be an object or a boolean")
+    return True
 
 
 # ---- compiling ---------------------------------------------------------------------------------------------
@@ -214,7 +218,10 @@ def _check_query(q: Knn, vectors: FieldVectors) -> None:
 def _options(q: Knn, vectors: FieldVectors, ctx: Context) -> SearchOptions:
     settings = ctx.vectors.settings()
     ef = q.ef_search or vectors.spec.ef_search or int(settings.get("index.knn.algo_param.ef_search", 100))
-    return SearchOptions(ef_search=ef, nprobes=q.nprobes or vectors.spec.nprobes)
+    oversample = q.rescore if isinstance(q.rescore, float) else vectors.spec.graph.quant.oversample
+    return SearchOptions(
+        ef_search=ef, nprobes=q.nprobes or vectors.spec.nprobes, oversample=oversample, rescore=q.rescore is not False
+    )
 
 
 def _radius(q: Knn, vectors: FieldVectors) -> float:

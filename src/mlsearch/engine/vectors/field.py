@@ -10,6 +10,7 @@ import faiss
 import numpy as np
 
 from mlsearch.engine.mapping import Field
+from mlsearch.engine.vectors.quantize import quantization_of
 from mlsearch.engine.vectors.segment import GraphSpec, SearchOptions, Segment
 from mlsearch.engine.vectors.spaces import Space, space
 
@@ -46,6 +47,7 @@ class FieldSpec:
             m=int(method_params.get("m", 16)),
             ef_construction=int(method_params.get("ef_construction", 100)),
             nlist=int(method_params.get("nlist", 4)),
+            quant=quantization_of(params),
         )
         ef = method_params.get("ef_search")
         return cls(
@@ -148,6 +150,12 @@ class FieldVectors:
         self, query: np.ndarray, k: int, allowed: np.ndarray | None, opts: SearchOptions
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest live documents (restricted to the `allowed` keys): keys and engine distances."""
+        segments = self.segments
+        if len(segments) == 1 and allowed is None:  # the common case once merged: no masks, no merge
+            seg = segments[0]
+            if seg.graph is not None:
+                self.on_graph(seg)
+            return seg.search(self.spec.space, query, k, seg.live, opts, False)
         parts = []
         for seg in self.segments:
             mask = seg.allowed_mask(allowed)
@@ -188,6 +196,8 @@ def _merge(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarr
     parts = [p for p in parts if len(p[0])]
     if not parts:
         return _EMPTY
+    if len(parts) == 1:
+        return parts[0]  # already sorted, at most k
     keys = np.concatenate([p[0] for p in parts])
     dists = np.concatenate([p[1] for p in parts])
     order = np.lexsort((keys, dists))[:k]

@@ -24,7 +24,8 @@ from mlsearch.engine.store import Store, StoredDoc
 from mlsearch.engine.vectors import merge as merging
 from mlsearch.engine.vectors.field import FieldSpec, FieldVectors
 from mlsearch.engine.vectors.node import KnnNode
-from mlsearch.engine.vectors.segment import Segment, build_graph
+from mlsearch.engine.vectors.quantize import graph_memory
+from mlsearch.engine.vectors.segment import Segment, build_graph, mapped
 from mlsearch.errors import MapperParsingError
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def _signature(specs: Mapping[str, FieldSpec]) -> str:
             s.graph.nlist,
             s.knn_enabled,
             s.model_id,
+            *([s.graph.quant.label] if s.graph.quant.quantized else []),  # unquantized fields keep their old path
         )
         for p, s in specs.items()
     ]
@@ -120,9 +122,9 @@ class VectorIndex:
             return {**meta, "blob": (local / "model.faiss").read_bytes()}
         found = self.knn.model(model_id)
         if found is None:
-            raise MapperParsingError(f"Model \"{model_id}\" does not exist")
+            raise MapperParsingError(f'Model "{model_id}" does not exist')
         if found.get("state") != "created":
-            raise MapperParsingError(f"Model \"{model_id}\" is not created. Current state: {found.get('state')}")
+            raise MapperParsingError(f'Model "{model_id}" is not created. Current state: {found.get("state")}')
         local.mkdir(parents=True, exist_ok=True)
         (local / "model.faiss").write_bytes(bytes(found["blob"]))
         meta = {k: v for k, v in found.items() if k not in ("blob", "model_blob")}
@@ -245,16 +247,22 @@ class VectorIndex:
             base = self.path / self.dirs[path]
             saved = self._saved[path]
             entries = []
+            remapped = {}
             for seg in vectors.segments:
                 known = saved.get(seg.id)
                 if known is None:
                     seg.save(base / f"seg_{seg.id}")
+                    # From now on read the vectors through the file, as after a restart: they stay on disk (the
+                    # page cache), and only the graph (quantized codes + links) is resident.
+                    seg = remapped[seg.id] = seg.with_data(mapped(base / f"seg_{seg.id}" / "data.npy"))
                 if known is None or known[0] is not seg:
                     live_name = f"live_{self.generation}.npy"
                     np.save(base / f"seg_{seg.id}" / live_name, seg.live)
                     known = (seg, live_name)
                 saved[seg.id] = known
                 entries.append([seg.id, known[1]])
+            if remapped:
+                vectors.segments = tuple(remapped.get(seg.id, seg) for seg in vectors.segments)
             self._saved[path] = {seg.id: saved[seg.id] for seg in vectors.segments}
             manifest["fields"][path] = {"next_id": vectors.next_id, "segments": entries}
         self.path.mkdir(parents=True, exist_ok=True)
@@ -413,16 +421,8 @@ class VectorIndex:
 
 
 def graph_bytes(seg: Segment) -> int:
-    """The native memory a segment's graph holds: its stored vectors or codes plus the HNSW links."""
-    graph = seg.graph
-    if graph is None:
-        return 0
-    if isinstance(graph, faiss.IndexIVF):
-        return int(graph.ntotal) * (int(graph.code_size) + 8) + int(graph.nlist) * graph.d * 4
-    codes = int(graph.ntotal) * graph.d * 4
-    hnsw = getattr(graph, "hnsw", None)
-    links = 0 if hnsw is None else int(hnsw.neighbors.size()) * 4 + int(hnsw.offsets.size()) * 8
-    return codes + links
+    """The native memory a segment's graph holds: its codes (quantized, or the full vectors) plus the links."""
+    return 0 if seg.graph is None else graph_memory(seg.graph)
 
 
 def _touch_pages(directory: Path, seg: Segment) -> None:

@@ -58,6 +58,14 @@ class Space:
             return 1.0 - raw
         return raw
 
+    def from_hamming(self, bits: np.ndarray) -> np.ndarray:
+        """The engine distance whose `_score` is 1 / (1 + bits): a binary-quantized graph's score without rescoring,
+        as the k-NN plugin reports it (its quantized index lives in Hamming space whatever the field's space)."""
+        bits = np.asarray(bits, dtype=np.float32)
+        if self.name == "cosinesimil":
+            return 2.0 - 2.0 / (1.0 + bits)
+        return bits
+
     def scores(self, d: np.ndarray) -> np.ndarray:
         """OpenSearch's `_score` for engine distances (spec §5.4)."""
         d = np.asarray(d, dtype=np.float64)

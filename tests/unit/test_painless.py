@@ -1,9 +1,10 @@
-"""The Painless subset interpreter: real blueprint scripts, each construct, Java semantics, limits and errors."""
+"""The Painless subset interpreter: connector-style scripts, each construct, Java semantics, limits and errors."""
 
 from __future__ import annotations
 
 import json
 import pathlib
+import random
 import time
 from typing import Any
 
@@ -12,61 +13,129 @@ import pytest
 from mlsearch.errors import IllegalArgumentError
 from mlsearch.ml.connectors.painless import Limits, run_script, to_java_string, validate_script
 
-_CORPUS = json.loads((pathlib.Path(__file__).parent / "data" / "painless_blueprint_scripts.json").read_text())["cases"]
+_DATA = json.loads((pathlib.Path(__file__).parent / "data" / "painless_connector_scripts.json").read_text())
+_SCRIPTS = {entry["name"]: entry["script"] for entry in _DATA["scripts"]}
+_RUNS = [(entry["name"], entry["script"], run) for entry in _DATA["scripts"] for run in entry["runs"]]
 
 
-# --- the real scripts ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "case", _CORPUS, ids=[f"{i}-{c['source'][0].rsplit('/', 1)[-1][:40]}" for i, c in enumerate(_CORPUS)]
-)
-def test_blueprint_script(case: dict[str, Any]) -> None:
-    if "error" in case:
+def _sequential_escape_spec(text: str) -> str:
+    """The built-in escape() as a plain description: these replacements, one after the other, in this order."""
+    steps = [("\\", "\\\\"), ('"', '\\"'), ("\r", "\\r"), ("\\t", "\\\\\\t"), ("\n", "\\n"),
+             ("\b", "\\b"), ("\f", "\\f")]  # fmt: skip
+    for old, new in steps:
+        text = text.replace(old, new)
+    return text
+
+
+# --- connector scripts (our own corpus, expected outputs worked out by hand) ----------------------------------------
+@pytest.mark.parametrize(("name", "script", "run"), _RUNS, ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(_RUNS)])
+def test_connector_script(name: str, script: str, run: dict[str, Any]) -> None:
+    if "error" in run:
         with pytest.raises(IllegalArgumentError) as info:
-            run_script(case["script"], case["params"])
-        assert info.value.reason == case["error"]
+            run_script(script, run["params"])
+        assert info.value.reason == run["error"]
         return
-    result = run_script(case["script"], case["params"])
-    assert result == case["expected"]
-    if isinstance(result, str) and result.lstrip().startswith(("{", "[")):
-        json.loads(result)  # what ML Commons parses next: a parameters object or model tensors
+    result = run_script(script, run["params"])
+    assert result == run["expected"]
+    if "expected_json" in run:
+        assert json.loads(result) == run["expected_json"]  # what ML Commons parses next
+    if run.get("json_invalid"):
+        with pytest.raises(ValueError):
+            json.loads(result)
 
 
-def test_corpus_covers_at_least_ten_distinct_published_scripts() -> None:
-    assert len({case["script"] for case in _CORPUS}) >= 10
-    assert len({src for case in _CORPUS for src in case["source"]}) >= 10
+def test_corpus_covers_the_connector_script_idioms() -> None:
+    assert len(set(_SCRIPTS.values())) >= 12 and len(_SCRIPTS) == len(_DATA["scripts"])
+    corpus = "\n".join(_SCRIPTS.values())
+    for idiom in (
+        "new StringBuilder(",
+        "params.text_docs",
+        "String escape(def",
+        "String quote(def",
+        "escape(",
+        "params.embeddings.float",
+        "params.data",
+        "params['results']",
+        "new Double[",
+        "new BigDecimal(",
+        ".floatValue()",
+        "throw new IllegalArgumentException(",
+        "params.containsKey(",
+        " ? ",
+        "while (",
+    ):
+        assert idiom in corpus, idiom  # fmt: skip
+    assert sum("error" in run for _, _, run in _RUNS) >= 8
+    assert sum("expected_json" in run for _, _, run in _RUNS) >= 15
 
 
-def test_titan_pre_process_builds_the_parameters_object() -> None:
-    script = next(c["script"] for c in _CORPUS if '\\"inputText\\":" + builder' in c["script"])
-    out = run_script(script, {"text_docs": ["What is the meaning of life?", "ignored"]})
-    assert json.loads(out) == {"parameters": {"inputText": "What is the meaning of life?"}}
+def test_single_text_pre_process_builds_the_parameters_object() -> None:
+    text = 'Why is the sky "blue" at noon?\nAsk a physicist.'
+    out = run_script(_SCRIPTS["first_text_parameters"], {"text_docs": [text, "ignored"]})
+    assert json.loads(out) == {"parameters": {"inputText": text}}
 
 
-def test_chat_post_process_escapes_with_ml_commons_default_escape() -> None:
-    script = 'def text = params.choices[0].message.content; return \'{"name":"response","dataAsMap":{"response":"\' + escape(text) + \'"}}\''
-    text = 'He said "hi"\nC:\\dir\r\n'
-    out = run_script(script, {"choices": [{"message": {"content": text}}]})
-    assert json.loads(out) == {"name": "response", "dataAsMap": {"response": text}}
+def test_request_body_round_trips_every_document_through_json() -> None:
+    docs = ['quote " and backslash \\', "back\\slash-t \\t stays text", "", "unicode é ✓"]
+    out = run_script(_SCRIPTS["request_body_all_docs"], {"text_docs": docs, "input_type": "classification"})
+    assert json.loads(out) == {"texts": docs, "input_type": "classification"}
 
 
-def test_default_escape_keeps_ml_commons_quirks() -> None:
-    # ML Commons' escape() leaves a real tab alone (so the JSON it builds is invalid) and turns the two characters
-    # backslash-t into four backslashes and a t (doubled, then tripled).
+def test_chat_post_process_escapes_with_the_builtin_escape() -> None:
+    text = 'He said "hi"\nC:\\dir\r\n\x08\x0c'
+    out = run_script(
+        _SCRIPTS["chat_reply_to_response"], {"choices": [{"message": {"content": text}, "finish_reason": "x"}]}
+    )
+    assert json.loads(out) == {"name": "response", "dataAsMap": {"response": text, "finish_reason": "x"}}
+
+
+def test_builtin_escape_keeps_ml_commons_quirks() -> None:
+    # A real tab is left alone (so the JSON built around it is invalid); the two characters backslash-t become
+    # four backslashes and a t.
     assert run_script("return escape(params.t)", {"t": "a\tb"}) == "a\tb"
     assert run_script("return escape(params.t)", {"t": "a\\tb"}) == "a\\\\\\\\tb"
+    assert run_script("return escape(params.t)", {"t": "\\\\t"}) == "\\" * 6 + "t"
+    # A script's own escape() wins, whatever its arity; the built-in also works inside script functions.
     assert run_script("String escape(def x) { return 'own' } return escape('a')", {}) == "own"
+    with pytest.raises(IllegalArgumentError, match=r"function escape/1\] at line 1"):
+        run_script("String escape(def a, def b) { return a + b } return escape('x')", {})
+    assert (
+        run_script("String wrap(def s) { return '<' + escape(s) + '>' } return wrap(params.t)", {"t": '"'}) == '<\\">'
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("escape(null)", "Cannot escape a null value at line 1"),
+        ("escape(5)", "Cannot escape a value of type [java.lang.Integer], only a String, at line 1"),
+        ("escape(['a'])", "Cannot escape a value of type [java.util.ArrayList], only a String, at line 1"),
+        ("escape()", "unsupported Painless construct [function escape/0] at line 1"),
+        ("escape('a', 'b')", "unsupported Painless construct [function escape/2] at line 1"),
+    ],
+)
+def test_builtin_escape_refuses_what_it_cannot_escape(call: str, message: str) -> None:
+    with pytest.raises(IllegalArgumentError) as info:
+        run_script(f"return {call}", {})
+    assert info.value.reason == message
+
+
+def test_builtin_escape_matches_the_sequential_description() -> None:
+    rng = random.Random(20240611)
+    pieces = ["\\", "t", "\\t", '"', "\r", "\n", "\b", "\f", "\t", "a", "r", "n", "é", "\x01", " "]
+    for _ in range(400):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        assert run_script("return escape(params.s)", {"s": text}) == _sequential_escape_spec(text), repr(text)
 
 
 def test_rerank_post_process_reorders_scores_by_index() -> None:
-    script = next(c["script"] for c in _CORPUS if "relevance_scores[index]" in c["script"])
-    results = [
-        {"index": 2, "relevance_score": 0.1},
-        {"index": 0, "relevance_score": 0.7},
-        {"index": 1, "relevance_score": 0.4},
-    ]
-    tensors = json.loads(run_script(script, {"results": results}))
-    assert [t["data"] for t in tensors] == [[0.7], [0.4], [0.1]]
-    assert {t["name"] for t in tensors} == {"similarity"}
+    rng = random.Random(7)
+    scores = [round(rng.random(), 4) for _ in range(6)]
+    ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
+    results = [{"index": i, "relevance_score": scores[i]} for i in ranked]
+    tensors = json.loads(run_script(_SCRIPTS["rerank_scores_in_input_order"], {"results": results}))
+    assert [t["data"] for t in tensors] == [[score] for score in scores]
+    assert {t["name"] for t in tensors} == {"similarity"} and all(t["shape"] == [1] for t in tensors)
 
 
 def test_params_are_not_modified() -> None:

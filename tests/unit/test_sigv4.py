@@ -17,8 +17,8 @@ from mlsearch.errors import IllegalArgumentError
 from mlsearch.ml.connectors.sigv4 import sign
 
 ACCESS_KEY, SECRET_KEY, REGION, SERVICE = (
-    "AKIDEXAMPLE",
-    "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    "AKIAMLSEARCHTESTKEY1",
+    "mlsearch/unit-test+secret/not-a-real-key0",
     "us-east-1",
     "bedrock",
 )
@@ -87,7 +87,7 @@ def _signed(host: str, path: str, body: bytes, headers: dict[str, str], token: s
     return {**headers, **added}
 
 
-BODY = b'{"inputText": "What is the meaning of life?"}'
+BODY = b'{"inputText": "How do tides work on a lake?"}'
 PATH = "/model/amazon.titan-embed-text-v1/invoke"
 
 
@@ -99,8 +99,8 @@ def test_signed_request_is_accepted(provider: str) -> None:
 
 
 def test_session_token_is_sent_and_signed(provider: str) -> None:
-    headers = _signed(provider, PATH, BODY, {"content-type": "application/json"}, token="FQoGZXIvYXdzEXAMPLE")
-    assert headers["X-Amz-Security-Token"] == "FQoGZXIvYXdzEXAMPLE"
+    headers = _signed(provider, PATH, BODY, {"content-type": "application/json"}, token="mlsearch-session-token-1")
+    assert headers["X-Amz-Security-Token"] == "mlsearch-session-token-1"
     assert "x-amz-security-token" in headers["Authorization"]
     assert _post(provider, PATH, headers, BODY) == 200
     headers["X-Amz-Security-Token"] = "another-token"
@@ -109,7 +109,7 @@ def test_session_token_is_sent_and_signed(provider: str) -> None:
 
 def test_tampered_body_is_refused(provider: str) -> None:
     headers = _signed(provider, PATH, BODY, {"content-type": "application/json"})
-    assert _post(provider, PATH, headers, BODY.replace(b"life", b"LIFE")) == 403
+    assert _post(provider, PATH, headers, BODY.replace(b"lake", b"LAKE")) == 403
 
 
 def test_tampered_path_or_unsigned_request_is_refused(provider: str) -> None:

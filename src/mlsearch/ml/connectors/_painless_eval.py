@@ -11,6 +11,7 @@ from typing import Any
 from mlsearch.errors import IllegalArgumentError
 from mlsearch.ml.connectors import _painless_ast as ast
 from mlsearch.ml.connectors import _painless_methods as jm
+from mlsearch.ml.connectors._painless_builtins import BUILTIN_FUNCTIONS
 from mlsearch.ml.connectors._painless_java import (
     JavaFloat,
     StringBuilder,
@@ -251,6 +252,8 @@ class Interpreter:
 
     def call_function(self, node: ast.Call) -> Any:
         function = self.functions.get(node.name)
+        if function is None and node.name in BUILTIN_FUNCTIONS:
+            return self.call_builtin(node)
         if function is None or len(function.params) != len(node.args):
             raise jm.IllegalArgumentError(
                 f"unsupported Painless construct [function {node.name}/{len(node.args)}] at line {node.line}"
@@ -275,6 +278,16 @@ class Interpreter:
         if function.return_type == "void":
             return None
         return cast(result, function.return_type, explicit=False, line=node.line)
+
+    def call_builtin(self, node: ast.Call) -> Any:
+        """A function the interpreter provides (``escape``), used only when the script declares none by that name."""
+        arity, implementation = BUILTIN_FUNCTIONS[node.name]
+        if arity != len(node.args):
+            raise IllegalArgumentError(
+                f"unsupported Painless construct [function {node.name}/{len(node.args)}] at line {node.line}"
+            )
+        args = [self.evaluate(arg) for arg in node.args]
+        return self.check_size(implementation(args, node.line), node.line)
 
     def eval_static_call(self, node: ast.StaticCall) -> Any:
         args = [self.evaluate(arg) for arg in node.args]

@@ -4,7 +4,8 @@ A small, safe interpreter for the subset of Painless that published blueprints a
 locals, ``if`` / ``for`` / for-each / ``while`` / ``do``, functions declared in the script, ``throw``, string / list /
 map / ``StringBuilder`` methods, ``params`` access, casts and ``instanceof``, with Java semantics where results
 show (integer division, ``1.0E-5`` number printing, ``[a, b]`` list printing, ``==`` as value equality).
-Like ML Commons, a script that calls ``escape(...)`` without defining it gets ML Commons' default ``escape``.
+As in ML Commons, a script may call ``escape(text)`` without declaring it: the interpreter supplies that helper
+natively (``_painless_builtins``), unless the script declares its own ``escape``.
 
 The script is tokenized and parsed into a tree that is walked; nothing is handed to Python's ``eval`` / ``exec``.
 Runs are bounded by a step count, a wall-clock limit and caps on string and collection sizes. Anything outside the
@@ -14,7 +15,6 @@ problem and its line.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any
 
@@ -25,24 +25,6 @@ from mlsearch.ml.connectors._painless_java import to_java_string
 from mlsearch.ml.connectors._painless_parser import parse
 
 __all__ = ["Limits", "run_script", "to_java_string", "validate_script"]
-
-# ML Commons' StringUtils.DEFAULT_ESCAPE_FUNCTION, which it prepends to scripts that call escape() without
-# defining it. Kept as Painless (a raw CR, LF, backspace and form feed inside the quotes) so that it escapes
-# exactly as ML Commons does, quirks included: a tab character is left alone, "\t" text becomes "\\\t".
-_DEFAULT_ESCAPE_FUNCTION = (
-    "String escape(def input) {\n"
-    '  if (input.contains("\\\\")) { input = input.replace("\\\\", "\\\\\\\\"); }\n'
-    '  if (input.contains("\\"")) { input = input.replace("\\"", "\\\\\\""); }\n'
-    "  if (input.contains('\r')) { input = input.replace('\r', '\\\\r'); }\n"
-    '  if (input.contains("\\\\t")) { input = input.replace("\\\\t", "\\\\\\\\\\\\t"); }\n'
-    "  if (input.contains('\n')) { input = input.replace('\n', '\\\\n'); }\n"
-    "  if (input.contains('\b')) { input = input.replace('\b', '\\\\b'); }\n"
-    "  if (input.contains('\f')) { input = input.replace('\f', '\\\\f'); }\n"
-    "  return input;\n"
-    "}\n"
-)
-# ML Commons' isEscapeUsed: a call of escape( that is not its declaration.
-_ESCAPE_USED = re.compile(r"(?<!\bString\s)\bescape\s*\(")
 
 
 def run_script(source: str, params: dict[str, Any], *, limits: Limits | None = None) -> Any:
@@ -72,14 +54,7 @@ def _compile(source: str) -> tuple[ast.Program, dict[str, ast.Function]]:
         if function.name in functions:
             raise IllegalArgumentError(f"function [{function.name}] is already defined at line {function.line}")
         functions[function.name] = function
-    if "escape" not in functions and _ESCAPE_USED.search(source):
-        functions["escape"] = _default_escape()
     return program, functions
-
-
-@lru_cache(maxsize=1)
-def _default_escape() -> ast.Function:
-    return parse(_DEFAULT_ESCAPE_FUNCTION).functions[0]
 
 
 def _copy_json(value: Any) -> Any:

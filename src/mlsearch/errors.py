@@ -122,3 +122,22 @@ class SearchPhaseExecutionError(MLSearchError):
 class UnsupportedOperationError(MLSearchError):
     status = 400
     error_type = "unsupported_operation_exception"
+
+
+class ParseError(MLSearchError):
+    """OpenSearchParseException (`parse_exception`): what ingest pipeline configuration errors are."""
+
+    status = 400
+    error_type = "parse_exception"
+
+
+class FailProcessorError(MLSearchError):
+    """Raised by the `fail` ingest processor."""
+
+    status = 500
+    error_type = "fail_processor_exception"
+
+
+class ScriptError(MLSearchError):
+    status = 400
+    error_type = "script_exception"

@@ -10,6 +10,7 @@ from mlsearch.api.routes import (
     cluster,
     documents,
     indices,
+    ingest,
     knn,
     ml_model_groups,
     ml_models,
@@ -23,6 +24,7 @@ from mlsearch.api.routes import (
 def all_routes() -> list[Route]:
     return [
         *cluster.routes(),
+        *ingest.routes(),
         *knn.routes(),
         *ml_model_groups.routes(),
         *ml_train.routes(),

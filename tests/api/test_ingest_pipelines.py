@@ -61,7 +61,7 @@ def test_put_get_delete_round_trip(client: OpenSearch, pipelines: list[str]) -> 
 
 def test_get_unknown_is_404_empty_and_delete_unknown_is_404(http: RawHttp) -> None:
     assert http.request("GET", "/_ingest/pipeline/nope-nope") == (404, {})
-    status, body = http.request("DELETE", "/_ingest/pipeline/nope-nope")
+    _, body = http.request("DELETE", "/_ingest/pipeline/nope-nope")
     assert_error(body, 404, "resource_not_found_exception", "pipeline [nope-nope] is missing")
 
 
@@ -98,14 +98,14 @@ def test_get_unknown_is_404_empty_and_delete_unknown_is_404(http: RawHttp) -> No
     ],
 )
 def test_put_validates_configuration(http: RawHttp, body: dict[str, Any], reason: str, header: dict[str, str]) -> None:
-    status, resp = http.request("PUT", "/_ingest/pipeline/bad", body)
+    _, resp = http.request("PUT", "/_ingest/pipeline/bad", body)
     assert_error(resp, 400, "parse_exception", reason)
     assert header.items() <= resp["error"].get("header", {}).items(), resp  # type: ignore[index]
     assert http.request("GET", "/_ingest/pipeline/bad")[0] == 404  # nothing stored
 
 
 def test_unsupported_condition_is_refused_at_put(http: RawHttp) -> None:
-    status, resp = http.request(
+    _, resp = http.request(
         "PUT", "/_ingest/pipeline/bad", {"processors": [{"set": {"field": "a", "value": 1, "if": "Math.max(1)"}}]}
     )
     assert_error(resp, 400, "script_exception", "unknown variable [Math]")
@@ -160,7 +160,7 @@ def test_simulate_reports_errors_and_drops(client: OpenSearch) -> None:
 
 
 def test_simulate_requires_docs(http: RawHttp) -> None:
-    status, body = http.request("POST", "/_ingest/pipeline/_simulate", {"pipeline": {"processors": []}})
+    _, body = http.request("POST", "/_ingest/pipeline/_simulate", {"pipeline": {"processors": []}})
     assert_error(body, 400, "parse_exception", "[docs] required property is missing")
 
 
@@ -344,7 +344,7 @@ def test_pipeline_param_on_doc_create_and_bulk(client: OpenSearch, index_name: s
 
 
 def test_missing_pipeline_is_refused(client: OpenSearch, http: RawHttp, index_name: str) -> None:
-    status, body = http.request("PUT", f"/{index_name}/_doc/1?pipeline=ghost", {"a": 1})
+    _, body = http.request("PUT", f"/{index_name}/_doc/1?pipeline=ghost", {"a": 1})
     assert_error(body, 400, "illegal_argument_exception", "pipeline with id [ghost] does not exist")
     out = client.bulk(body=f'{{"index": {{"_index": "{index_name}", "_id": "1", "pipeline": "ghost"}}}}\n{{"a": 1}}\n')
     item = out["items"][0]["index"]

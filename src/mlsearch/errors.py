@@ -129,3 +129,15 @@ class ParseError(MLSearchError):
 
     status = 400
     error_type = "parse_exception"
+
+
+class FailProcessorError(MLSearchError):
+    """Raised by the `fail` ingest processor."""
+
+    status = 500
+    error_type = "fail_processor_exception"
+
+
+class ScriptError(MLSearchError):
+    status = 400
+    error_type = "script_exception"

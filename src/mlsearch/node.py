@@ -16,7 +16,10 @@ from mlsearch.config import Settings
 from mlsearch.engine.indices import Indices
 from mlsearch.ml.service import MLService
 from mlsearch.ml.wiring import build_ml_service
+from mlsearch.pipelines.base import Services
+from mlsearch.pipelines.cache import EmbeddingCache
 from mlsearch.pipelines.search.store import SearchPipelineStore
+from mlsearch.pipelines.store import PipelineStore
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Node:
     cluster_settings: ClusterSettings
     node_id: str
     ml: MLService
+    pipelines: PipelineStore
     search_pipelines: SearchPipelineStore
     started_at: float = field(default_factory=time.time)
 
@@ -63,14 +67,28 @@ def build_node(settings: Settings) -> Node:
         persistent = orjson.loads(stored.read_bytes())
     indices = Indices(data, refresh_tick=settings.refresh_tick_seconds)
     cluster_settings = ClusterSettings(cluster_settings_registry(), persistent)
+    ml = build_ml_service(settings, indices, cluster_settings.get, identity["node_id"])
     return Node(
         settings=settings,
         indices=indices,
         cluster_settings=cluster_settings,
         node_id=identity["node_id"],
-        ml=build_ml_service(settings, indices, cluster_settings.get, identity["node_id"]),
+        ml=ml,
+        pipelines=_pipelines(data, indices, ml),
         search_pipelines=SearchPipelineStore(data / "search_pipelines.json"),
     )
+
+
+def _pipelines(data: Path, indices: Indices, ml: MLService) -> PipelineStore:
+    """Ingest pipelines, with what their processors use: models, the embedding cache, stored documents."""
+
+    def existing(index_name: str, doc_id: str) -> dict[str, Any] | None:
+        index = indices.write_target(index_name)
+        doc = index.get(doc_id) if index is not None else None
+        return orjson.loads(doc.source) if doc is not None and doc.source else None
+
+    services = Services(models=ml, cache=EmbeddingCache(), existing=existing)
+    return PipelineStore(data / "ingest_pipelines.json", services)
 
 
 def _identity(data: Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ from mlsearch.api.routes import (
     cluster,
     documents,
     indices,
+    ingest,
     knn,
     ml_connectors,
     ml_model_groups,
@@ -25,6 +26,7 @@ from mlsearch.api.routes import (
 def all_routes() -> list[Route]:
     return [
         *cluster.routes(),
+        *ingest.routes(),
         *knn.routes(),
         *ml_model_groups.routes(),
         *ml_connectors.routes(),

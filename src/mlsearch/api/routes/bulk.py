@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -13,6 +14,8 @@ from starlette.routing import Route
 from mlsearch.api._request import raw_body, refresh_param
 from mlsearch.api.render import json_response
 from mlsearch.api.routes._common import blocking, node_of, shards
+from mlsearch.api.routes._pipeline import dropped_result, ingest_document, pipeline_ids, resolve
+from mlsearch.api.routes._pipeline import run as run_pipelines
 from mlsearch.api.routes._writes import auto_id, forced_refresh, target_index, validate_op
 from mlsearch.engine.index import DocOp, Index, OpResult
 from mlsearch.errors import (
@@ -22,6 +25,7 @@ from mlsearch.errors import (
     MapperParsingError,
     MLSearchError,
 )
+from mlsearch.node import Node
 
 _ACTIONS = ("index", "create", "update", "delete")
 _META_KEYS = {
@@ -53,9 +57,11 @@ class _Item:
         self.error = error
         self.result: OpResult | None = None
         self.index: Index | None = None
+        self.pipeline: str | None = None  # the item's `pipeline`, else the request's `?pipeline=`
+        self.dropped = False
 
 
-def _parse(lines: list[bytes], default_index: str | None) -> list[_Item]:
+def _parse(lines: list[bytes], default_index: str | None, default_pipeline: str | None = None) -> list[_Item]:
     items: list[_Item] = []
     i = 0
     while i < len(lines):
@@ -94,12 +100,17 @@ def _parse(lines: list[bytes], default_index: str | None) -> list[_Item]:
                     "failed to parse", caused_by={"type": "json_parse_exception", "reason": str(exc)}
                 )
             i += 1
-        items.append(_item(action, meta, source, error, default_index))
+        items.append(_item(action, meta, source, error, default_index, default_pipeline))
     return items
 
 
 def _item(
-    action: str, meta: dict[str, Any], source: Any, error: MLSearchError | None, default_index: str | None
+    action: str,
+    meta: dict[str, Any],
+    source: Any,
+    error: MLSearchError | None,
+    default_index: str | None,
+    default_pipeline: str | None = None,
 ) -> _Item:
     index_name = meta.get("_index", default_index)
     doc_id = meta.get("_id")
@@ -124,12 +135,10 @@ def _item(
                 version_type=meta.get("version_type", "internal"),
             )
             validate_op(op)
-            pipeline = meta.get("pipeline")
-            if pipeline not in (None, "_none"):
-                raise IllegalArgumentError(f"pipeline with id [{pipeline}] does not exist")
         except MLSearchError as exc:
             error, op = exc, None
     item = _Item(action, index_name, op, error)
+    item.pipeline = meta.get("pipeline", default_pipeline)
     item.op_id = str(doc_id) if doc_id is not None else None  # type: ignore[attr-defined]
     return item
 
@@ -154,7 +163,7 @@ async def bulk(request: Request) -> Response:
         raise ActionRequestValidationError("Validation Failed: 1: no requests added;")
     if not body.rstrip(b" \t\r").endswith(b"\n"):
         raise IllegalArgumentError("The bulk request must be terminated by a newline [\\n]")
-    items = _parse(lines, request.path_params.get("index"))
+    items = _parse(lines, request.path_params.get("index"), request.query_params.get("pipeline"))
     _validate(items)
     refresh = refresh_param(request)
     groups: dict[str, list[_Item]] = {}
@@ -164,9 +173,11 @@ async def bulk(request: Request) -> Response:
                 item.index = await target_index(request, item.index_name)
             except MLSearchError as exc:
                 item.error = exc
-                continue
-            groups.setdefault(item.index.name, []).append(item)
     node = node_of(request)
+    await _run_pipelines(node, items)
+    for item in items:
+        if item.error is None and item.index is not None and not item.dropped:
+            groups.setdefault(item.index.name, []).append(item)
     for name, group in groups.items():
         index = node.indices.get(name)
         results = await blocking(index.write, [g.op for g in group], refresh=refresh)
@@ -180,8 +191,40 @@ async def bulk(request: Request) -> Response:
     )
 
 
+async def _run_pipelines(node: Node, items: list[_Item]) -> None:
+    """Index and create items through their pipelines: one batch per pipeline chain, so that model processors make
+    one call for many documents; a failing document fails only its own item."""
+    chains: dict[tuple[str, ...], list[_Item]] = {}
+    for item in items:
+        if item.error is not None or item.index is None or item.op is None or item.action not in ("index", "create"):
+            continue
+        if not isinstance(item.op.source, dict):
+            continue  # the engine reports a malformed source
+        ids = pipeline_ids(item.index, item.pipeline)
+        if ids:
+            chains.setdefault(ids, []).append(item)
+    for ids, chain in chains.items():
+        try:
+            pipelines = resolve(node, ids)
+            docs = [ingest_document(i.index, i.op.id, i.op.source) for i in chain]  # type: ignore[union-attr, arg-type]
+        except MLSearchError as exc:
+            for item in chain:
+                item.error = exc
+            continue
+        outcomes = await blocking(run_pipelines, pipelines, docs)
+        for item, outcome in zip(chain, outcomes, strict=True):
+            if isinstance(outcome, MLSearchError):
+                item.error = outcome
+            elif outcome is None:
+                item.dropped = True
+            else:
+                item.op = replace(item.op, source=outcome.source)  # type: ignore[arg-type]
+
+
 def _render(item: _Item, forced: bool) -> dict[str, Any]:
     doc_id = getattr(item, "op_id", None)
+    if item.dropped:
+        return {item.action: {**dropped_result(item.index.name, doc_id), "status": 200}}  # type: ignore[union-attr]
     error = item.error or (item.result.error if item.result else None)
     index_name = item.index.name if item.index else item.index_name
     if error is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -11,13 +12,17 @@ from starlette.routing import Route
 from mlsearch.api._request import json_body, param_bool, param_int, refresh_param
 from mlsearch.api.render import json_response
 from mlsearch.api.routes._common import blocking, node_of
+from mlsearch.api.routes._pipeline import ingest_document, pipeline_ids, resolve
+from mlsearch.api.routes._pipeline import run as run_pipelines
 from mlsearch.api.routes._writes import target_index
 from mlsearch.engine import by_query
-from mlsearch.engine.by_query import ByQueryOptions, ByQueryStats, ReindexTarget
-from mlsearch.engine.index import Index
+from mlsearch.engine.by_query import ByQueryOptions, ByQueryStats, Planner, ReindexTarget
+from mlsearch.engine.index import DocOp, Index
 from mlsearch.engine.query import dsl
 from mlsearch.engine.source_filter import SourceFilter
-from mlsearch.errors import ActionRequestValidationError, IllegalArgumentError, ParsingError
+from mlsearch.engine.store import StoredDoc
+from mlsearch.errors import ActionRequestValidationError, IllegalArgumentError, MLSearchError, ParsingError
+from mlsearch.node import Node
 
 _BY_QUERY_KEYS = {"query", "max_docs", "size", "conflicts", "slice", "script"}
 _REINDEX_KEYS = {"source", "dest", "conflicts", "max_docs", "size", "script"}
@@ -129,7 +134,12 @@ async def update_by_query(request: Request) -> Response:
     _check_sync(request)
     body = await _body(request, _BY_QUERY_KEYS, "update_by_query")
     options = _options(request, body, body.get("query"))
-    stats = await blocking(by_query.run, _indices(request), options, by_query.update_planner)
+    indices = _indices(request)
+    requested = request.query_params.get("pipeline")
+    planner = by_query.update_planner
+    if any(pipeline_ids(i, requested) for i in indices):
+        planner = _through_pipelines(node_of(request), planner, requested)
+    stats = await blocking(by_query.run, indices, options, planner)
     return json_response(_render(stats, ("updated", "deleted")), stats.status, request=request)
 
 
@@ -147,8 +157,6 @@ async def reindex(request: Request) -> Response:
     _check_keys(dest, _DEST_KEYS, "dest")
     if "remote" in source:
         raise IllegalArgumentError("reindex from a remote cluster is not supported")
-    if dest.get("pipeline") not in (None, "_none"):
-        raise IllegalArgumentError(f"pipeline with id [{dest['pipeline']}] does not exist")
     names = source["index"] if isinstance(source["index"], list) else [source["index"]]
     sources = node_of(request).indices.resolve(",".join(str(n) for n in names))
     target = await _reindex_target(request, dest, source)
@@ -161,7 +169,11 @@ async def reindex(request: Request) -> Response:
         options = ByQueryOptions(
             options.query, options.max_docs, source["size"], options.proceed_on_conflicts, options.refresh
         )
-    stats = await blocking(by_query.run, sources, options, target)
+    plan: Planner = target
+    if pipeline_ids(target.dest, dest.get("pipeline")):
+        resolve(node_of(request), pipeline_ids(target.dest, dest.get("pipeline")))  # a missing one fails up front
+        plan = _through_pipelines(node_of(request), target, dest.get("pipeline"))
+    stats = await blocking(by_query.run, sources, options, plan)
     return json_response(_render(stats, ("updated", "created", "deleted")), stats.status, request=request)
 
 
@@ -174,6 +186,29 @@ async def _reindex_target(request: Request, dest: dict[str, Any], source: dict[s
         raise IllegalArgumentError(f"No version type match [{version_type}]")
     index = await target_index(request, str(dest["index"]))
     return ReindexTarget(index, op_type, version_type, SourceFilter.parse(source.get("_source")))
+
+
+def _through_pipelines(node: Node, plan: Planner, requested: str | None) -> Planner:
+    """A planner whose index/create operations go through the target index's pipelines first (in batches, like
+    `_bulk`). A document that fails in a pipeline stops the job with that error; a dropped one is not written."""
+
+    def planned(index: Index, docs: list[StoredDoc]) -> tuple[Index, list[DocOp]]:
+        target, ops = plan(index, docs)
+        ids = pipeline_ids(target, requested)
+        if not ids:
+            return target, ops
+        pipelines = resolve(node, ids)
+        routed = [op for op in ops if isinstance(op.source, dict)]
+        outcomes = run_pipelines(pipelines, [ingest_document(target, op.id, op.source) for op in routed])
+        processed: dict[int, DocOp | None] = {}
+        for op, outcome in zip(routed, outcomes, strict=True):
+            if isinstance(outcome, MLSearchError):
+                raise outcome
+            processed[id(op)] = None if outcome is None else replace(op, source=outcome.source)
+        kept = [processed.get(id(op), op) for op in ops]
+        return target, [op for op in kept if op is not None]
+
+    return planned
 
 
 def routes() -> list[Route]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -12,6 +13,8 @@ from starlette.routing import Route
 from mlsearch.api._request import json_body, refresh_param
 from mlsearch.api.render import error_body, json_response
 from mlsearch.api.routes._common import blocking, node_of, write_result
+from mlsearch.api.routes._pipeline import dropped_result, ingest_document, pipeline_ids, resolve
+from mlsearch.api.routes._pipeline import run as run_pipelines
 from mlsearch.api.routes._writes import auto_id, concurrency, forced_refresh, target_index
 from mlsearch.engine.index import DocOp, Index
 from mlsearch.engine.source_filter import SourceFilter
@@ -20,6 +23,7 @@ from mlsearch.errors import (
     IllegalArgumentError,
     IndexNotFoundError,
     MapperParsingError,
+    MLSearchError,
     ParsingError,
 )
 
@@ -51,14 +55,17 @@ async def index_doc(request: Request) -> Response:
         doc_id, op_type = auto_id(), "create"
     if request.url.path.rstrip("/").split("/")[-2] == "_create":
         op_type = "create"
-    _check_pipeline(request)
-    return await _write(request, index, concurrency(request, op_type, doc_id, source))
-
-
-def _check_pipeline(request: Request) -> None:
-    pipeline = request.query_params.get("pipeline")
-    if pipeline not in (None, "_none"):
-        raise IllegalArgumentError(f"pipeline with id [{pipeline}] does not exist")
+    op = concurrency(request, op_type, doc_id, source)
+    ids = pipeline_ids(index, request.query_params.get("pipeline"))
+    if ids and isinstance(source, dict):
+        pipelines = resolve(node_of(request), ids)
+        [outcome] = await blocking(run_pipelines, pipelines, [ingest_document(index, doc_id, source)])
+        if isinstance(outcome, MLSearchError):
+            raise outcome
+        if outcome is None:
+            return json_response(dropped_result(index.name, doc_id), request=request)
+        op = replace(op, source=outcome.source)
+    return await _write(request, index, op)
 
 
 async def delete_doc(request: Request) -> Response:

@@ -19,6 +19,7 @@ from mlsearch.engine.query import dsl
 from mlsearch.engine.query.compile import count_matches
 from mlsearch.engine.search import context_for, execute, matching_query, parse_request
 from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError
+from mlsearch.neural import mentions_models, rewrite
 
 _SEARCH_PARAMS = (
     "q",
@@ -33,6 +34,14 @@ _SEARCH_PARAMS = (
     "version",
     "seq_no_primary_term",
 )
+
+
+async def _with_model_outputs(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """The body with its `neural` / `neural_sparse` queries run through their models (neural-search's rewrite)."""
+    ml = getattr(node_of(request), "ml", None)
+    if ml is None or not mentions_models(body):
+        return body
+    return await blocking(rewrite, body, ml)
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -51,6 +60,7 @@ async def search(request: Request) -> Response:
     body = await json_body(request) or {}
     if not isinstance(body, dict):
         raise ParsingError("request body must be an object")
+    body = await _with_model_outputs(request, body)
     req = parse_request(body, _params(request))
     indices = _indices(request, request.path_params.get("index"))
     response = await blocking(execute, indices, req, aggs_runner=aggs.run)
@@ -67,6 +77,7 @@ async def count(request: Request) -> Response:
     params = _params(request)
     if "q" in params:
         body = {"query": {"query_string": {"query": params["q"]}}}
+    body = await _with_model_outputs(request, body)
     query = dsl.parse_query(body["query"]) if body.get("query") else dsl.MatchAll()
     indices = _indices(request, request.path_params.get("index"))
     total = await blocking(_count, indices, query)
@@ -99,6 +110,7 @@ async def msearch(request: Request) -> Response:
             target = header.get("index", default)
             if isinstance(target, list):
                 target = ",".join(target)
+            search_body = await _with_model_outputs(request, search_body)
             req = parse_request(search_body, {})
             indices = node_of(request).indices.resolve(
                 target, ignore_unavailable=bool(header.get("ignore_unavailable", False))

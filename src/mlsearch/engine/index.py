@@ -16,6 +16,7 @@ from mlsearch.engine.analysis import Analyzers
 from mlsearch.engine.lexical import LexicalIndex
 from mlsearch.engine.mapping import Mappings, check_knn_mapping, parse_document
 from mlsearch.engine.settings import seconds
+from mlsearch.engine.sparse import SparseIndex
 from mlsearch.engine.store import Store, StoredDoc, Write
 from mlsearch.engine.vectors import VectorIndex
 from mlsearch.engine.vectors.node import KnnNode
@@ -100,12 +101,14 @@ class Index:
         self.lexical = LexicalIndex(path / "lexical", meta.mappings, self.analyzers)
         self.vectors = VectorIndex(path / "vectors", meta.mappings, lambda: self.meta.settings,
                                    lambda: self.lexical.searcher(), knn or KnnNode())
+        self.sparse = SparseIndex(path / "sparse", meta.mappings)
         self._last_refresh = time.monotonic()
         self._refreshed = threading.Condition(self.lock)
         self._recover()
 
     def _recover(self) -> None:
         self.vectors.recover(self.store)
+        self.sparse.recover(self.store)
         if self.lexical.checkpoint < 0 and self.store.max_seq_no >= 0:
             log.info("rebuilding lexical index of [%s] from its store", self.name)
             self.lexical.rebuild(self.meta.mappings, self.store)
@@ -135,6 +138,8 @@ class Index:
             self.vectors.close()
             if self.vectors.pending:
                 self.vectors.refresh(self.store.max_seq_no)
+            if self.sparse.pending:
+                self.sparse.refresh(self.store.max_seq_no)
             if self.lexical.pending:
                 self.lexical.commit(self.store.max_seq_no)
             self.lexical.close()
@@ -152,6 +157,7 @@ class Index:
     def _set_mappings(self, mappings: Mappings) -> None:
         self.meta.mappings = mappings
         self.vectors.set_mappings(mappings, self.store)
+        self.sparse.set_mappings(mappings, self.store)
         if self.lexical.needs_rebuild(mappings):
             self.lexical.rebuild(mappings, self.store)
         else:
@@ -188,6 +194,7 @@ class Index:
             if writes:
                 grown = mappings if mappings is not self.meta.mappings else None
                 vectors_rebuilt = grown is not None and self.vectors.needs_rebuild(grown)
+                sparse_rebuilt = grown is not None and self.sparse.needs_rebuild(grown)
                 meta = {"mappings": grown.to_json()} if grown is not None else None
                 applied = self.store.apply([w for w, _ in writes], meta=meta)
                 for (_, result), stored in zip(writes, applied, strict=True):
@@ -202,6 +209,9 @@ class Index:
                 if not vectors_rebuilt:
                     for (_, result), stored in zip(writes, applied, strict=True):
                         self.vectors.project(stored.key, result.source)
+                if not sparse_rebuilt:
+                    for (_, result), stored in zip(writes, applied, strict=True):
+                        self.sparse.project(stored.key, result.source)
             if refresh:
                 self.refresh()
             return results
@@ -262,6 +272,8 @@ class Index:
                 self.lexical.commit(self.store.max_seq_no)
             if self.vectors.pending or self.vectors.checkpoint < self.store.max_seq_no:
                 self.vectors.refresh(self.store.max_seq_no)
+            if self.sparse.pending or self.sparse.checkpoint < self.store.max_seq_no:
+                self.sparse.refresh(self.store.max_seq_no)
             self._last_refresh = time.monotonic()
 
     def refresh_due(self, now: float) -> bool:

@@ -198,7 +198,8 @@ class _Plan:
 
 def context_for(index: Index) -> Context:
     lex = index.lexical
-    return Context(lex.schema, lex.mappings, lex.columns, index.analyzers, index.legacy_bm25, index.vectors)
+    return Context(lex.schema, lex.mappings, lex.columns, index.analyzers, index.legacy_bm25, index.vectors,
+                   index.sparse)
 
 
 def matching_query(query: dsl.Query, ctx: Context) -> tantivy.Query:

@@ -20,6 +20,7 @@ from mlsearch.engine.query import dsl
 from mlsearch.engine.query.compile import count_matches
 from mlsearch.engine.search import context_for, execute, matching_query, parse_request
 from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError
+from mlsearch.neural import mentions_models, rewrite
 from mlsearch.pipelines.search import SearchContext, SearchPipeline
 
 _SEARCH_PARAMS = (
@@ -35,6 +36,14 @@ _SEARCH_PARAMS = (
     "version",
     "seq_no_primary_term",
 )
+
+
+async def _with_model_outputs(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """The body with its `neural` / `neural_sparse` queries run through their models (neural-search's rewrite)."""
+    ml = getattr(node_of(request), "ml", None)
+    if ml is None or not mentions_models(body):
+        return body
+    return await blocking(rewrite, body, ml)
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -54,7 +63,9 @@ async def search(request: Request) -> Response:
     if not isinstance(body, dict):
         raise ParsingError("request body must be an object")
     indices = _indices(request, request.path_params.get("index"))
+    # Request processors first (neural_query_enricher fills in model ids), then the models' outputs.
     pipeline, ctx, body = await _pipeline_request(request, body, indices)
+    body = await _with_model_outputs(request, body)
     req = parse_request(body, _params(request))
     fusion = pipeline.fusion() if pipeline is not None else None
     response = await blocking(execute, indices, req, aggs_runner=aggs.run, fusion=fusion)
@@ -86,6 +97,7 @@ async def count(request: Request) -> Response:
     params = _params(request)
     if "q" in params:
         body = {"query": {"query_string": {"query": params["q"]}}}
+    body = await _with_model_outputs(request, body)
     query = dsl.parse_query(body["query"]) if body.get("query") else dsl.MatchAll()
     indices = _indices(request, request.path_params.get("index"))
     total = await blocking(_count, indices, query)
@@ -118,6 +130,7 @@ async def msearch(request: Request) -> Response:
             target = header.get("index", default)
             if isinstance(target, list):
                 target = ",".join(target)
+            search_body = await _with_model_outputs(request, search_body)
             req = parse_request(search_body, {})
             indices = node_of(request).indices.resolve(
                 target, ignore_unavailable=bool(header.get("ignore_unavailable", False))

@@ -38,6 +38,7 @@ class Context:
     analyzers: Analyzers
     legacy_bm25: bool
     vectors: Any = None  # the index's VectorIndex (engine/vectors), for the knn query
+    sparse: Any = None  # the index's SparseIndex (engine/sparse), for neural_sparse and rank_feature
 
     @property
     def bm25_scale(self) -> float:

@@ -1,5 +1,6 @@
 """Provider-like HTTP servers on 127.0.0.1 for connector tests: OpenAI (embeddings, chat), Azure OpenAI, Cohere
-(embed v1 / v2, rerank), OpenAI-compatible servers; real status codes, error bodies, Retry-After and latency.
+(embed v1 / v2, rerank), OpenAI-compatible servers, and AWS (Bedrock, SageMaker; SigV4 recomputed with
+botocore); real status codes, error bodies, Retry-After and latency.
 
 A `Provider` runs a ThreadingHTTPServer in a thread; `script` lets a test make it answer 429 / 5xx / slowly, and
 `requests` records what it received (path, headers, JSON body)."""
@@ -9,12 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 DIM = 8
 
@@ -84,7 +90,10 @@ class Provider:
             return _send(handler, planned, _error_body(planned), self.retry_after)
         if throttled:
             return _send(handler, 429, _error_body(429), self.retry_after)
-        status, answer = route(handler.path, handler.headers, body)
+        if is_aws_path(handler.path):
+            status, answer = aws_route(handler, raw, body)
+        else:
+            status, answer = route(handler.path, handler.headers, body)
         _send(handler, status, answer, None)
 
 
@@ -195,3 +204,111 @@ ROUTES: list[tuple[str, Callable[[Any], tuple[int, Any]]]] = [
         lambda b: (200, {"model": b["model"], "message": {"role": "assistant", "content": "hi"}, "done": True}),
     ),
 ]
+
+
+# ---- AWS: Bedrock runtime and SageMaker runtime, SigV4 checked ------------------------------------------------
+
+AWS_ACCESS_KEY = "AKIAMLSEARCHE2EKEY01"
+AWS_SECRET_KEY = "mlsearch/e2e+secret/for-local-tests-only"
+AWS_REGION = "us-west-2"
+_SIGV4 = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, SignedHeaders=([^,]+), Signature=(\w+)"
+)
+BAD_SIGNATURE = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access "
+    "Key and signing method. Consult the service documentation for details."
+)
+BAD_TOKEN = "The security token included in the request is invalid."
+
+
+def is_aws_path(path: str) -> bool:
+    return path.startswith(("/model/", "/endpoints/"))
+
+
+def aws_route(handler: BaseHTTPRequestHandler, raw: bytes, body: Any) -> tuple[int, Any]:
+    """Bedrock `/model/<id>/invoke|converse` (service bedrock) and SageMaker `/endpoints/<name>/invocations`
+    (service sagemaker): the signature is recomputed from the received request, a mismatch is AWS's 403."""
+    service = "bedrock" if handler.path.startswith("/model/") else "sagemaker"
+    problem = _sigv4_problem(handler, raw, service)
+    if problem is not None:
+        return 403, {"message": problem}
+    parts = handler.path.split("?")[0].strip("/").split("/")
+    if service == "sagemaker":
+        return 200, [vector(t) for t in body]
+    model, operation = parts[1], parts[2]
+    if operation == "converse":
+        return _bedrock_converse(body)
+    if model.startswith("amazon.titan-embed-text"):
+        return _titan_embed(model, body)
+    if model.startswith("cohere.embed"):
+        return 200, {"id": "c1", "embeddings": [vector(t) for t in body["texts"]], "response_type": "embeddings_floats"}
+    if model.startswith("anthropic.claude"):
+        return _claude_messages(model, body)
+    return 404, {"message": f"Model {model} not found"}
+
+
+def _sigv4_problem(handler: BaseHTTPRequestHandler, raw: bytes, service: str) -> str | None:
+    match = _SIGV4.fullmatch(handler.headers.get("Authorization", ""))
+    if match is None:
+        return "Missing Authentication Token"
+    if match.group(1) != AWS_ACCESS_KEY:
+        return BAD_TOKEN
+    if match.group(3) != AWS_REGION or match.group(4) != service:
+        return f"Credential should be scoped to a valid region and service {service}."
+    signed = match.group(5).split(";")
+    headers = {name: handler.headers[name] for name in signed if handler.headers.get(name) is not None}
+    if len(headers) != len(signed):
+        return BAD_SIGNATURE
+    request = AWSRequest(method=handler.command, url=f"http://{handler.headers['Host']}{handler.path}", data=raw)
+    for name, value in headers.items():
+        request.headers[name] = value
+    request.context["timestamp"] = handler.headers.get("X-Amz-Date", "")
+    token = handler.headers.get("X-Amz-Security-Token")
+    signer = SigV4Auth(Credentials(AWS_ACCESS_KEY, AWS_SECRET_KEY, token), service, AWS_REGION)
+    content_hash = handler.headers.get("X-Amz-Content-SHA256")
+    if content_hash is not None and content_hash != signer.payload(request):
+        return BAD_SIGNATURE
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    return None if expected == match.group(6) else BAD_SIGNATURE
+
+
+def _titan_embed(model: str, body: Any) -> tuple[int, Any]:
+    text = body.get("inputText")
+    if not isinstance(text, str):
+        return 400, {"message": "Malformed input request: #: required key [inputText] not found, please reformat."}
+    if model.endswith("v1"):
+        return 200, {"embedding": vector(text), "inputTextTokenCount": len(text.split())}
+    dim = int(body.get("dimensions", DIM))
+    embedding = vector(text, dim)
+    return 200, {
+        "embedding": embedding,
+        "embeddingsByType": {"float": embedding},
+        "inputTextTokenCount": len(text.split()),
+    }
+
+
+def _claude_messages(model: str, body: Any) -> tuple[int, Any]:
+    if body.get("anthropic_version") != "bedrock-2023-05-31" or "max_tokens" not in body:
+        return 400, {"message": "Malformed input request: anthropic_version and max_tokens are required"}
+    last = body["messages"][-1]["content"]
+    text = last if isinstance(last, str) else last[0]["text"]
+    return 200, {
+        "id": "msg_bdrk_01",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": f"claude: {text}"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 4, "output_tokens": 3},
+    }
+
+
+def _bedrock_converse(body: Any) -> tuple[int, Any]:
+    text = body["messages"][-1]["content"][0]["text"]
+    return 200, {
+        "output": {"message": {"role": "assistant", "content": [{"text": f"converse: {text}"}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 4, "outputTokens": 3, "totalTokens": 7},
+        "metrics": {"latencyMs": 12},
+    }

@@ -3,6 +3,7 @@ turn the answer into tensors; `RemotePredictor` puts that behind the Predictor p
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -99,7 +100,7 @@ class RemoteConnector:
         if name in functions.PRE:
             return functions.PRE[name](inputs)
         result = _run_script(name, {"text_docs": list(inputs.text_docs), "query_text": inputs.query_text})
-        parsed = orjson.loads(result) if isinstance(result, str | bytes) else result
+        parsed = _lenient_json(result) if isinstance(result, str | bytes) else result
         if not isinstance(parsed, dict) or not isinstance(parsed.get("parameters"), dict):
             raise IllegalArgumentError('pre_process_function should return {"parameters": {...}}')
         return parsed["parameters"]
@@ -154,6 +155,18 @@ class RemoteConnector:
             return functions.run_post(name, data, response_filter)
         script_params = data if isinstance(data, dict) else {"response": data}
         return functions.script_output(_run_script(name, script_params))
+
+
+def _lenient_json(text: str | bytes) -> Any:
+    """A script's JSON text, read as Gson reads it in ML Commons: raw control characters inside strings are accepted.
+    ML Commons' `escape` keeps a real TAB as is, so a document holding a tab must not fail the pre-process."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(text, strict=False)
+        except json.JSONDecodeError as exc:
+            raise IllegalArgumentError(f"pre_process_function returned invalid JSON: {exc}") from None
 
 
 def _run_script(source: str, params: dict[str, Any]) -> Any:

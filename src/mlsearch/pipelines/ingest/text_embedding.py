@@ -45,7 +45,10 @@ def _vectors(tensors: list[Tensor]) -> list[np.ndarray]:
         if tensor.data is not None:
             out.append(np.asarray(tensor.data, dtype=np.float32).reshape(-1))
         elif tensor.data_as_map and "response" in tensor.data_as_map:
-            out.extend(np.asarray(v, dtype=np.float32) for v in tensor.data_as_map["response"])
+            response = tensor.data_as_map["response"]
+            # one vector ([0.1, ...]) or one per text ([[0.1, ...], ...]), as the neural query rewriter reads it
+            rows = response if response and isinstance(response[0], list) else [response]
+            out.extend(np.asarray(v, dtype=np.float32) for v in rows)
         else:
             raise StatusError(
                 "The remote model response is missing the required 'response' key in its dataAsMap", status=400

@@ -1,5 +1,5 @@
-"""`ml_inference`: ML Commons' generic inference processor, for local models (and remote ones through the same
-`infer` call once connectors exist).
+"""`ml_inference`: ML Commons' generic inference processor, for local and remote models alike (both through
+`models.infer`; a remote model's input names are its connector's `${parameters.x}` names).
 
 `input_map[i]` maps model input names (`text_docs`, or any parameter) to document fields; the model runs once per
 entry, and `output_map[i]` writes document fields from the model output, addressed by a JSON path over ML Commons'

@@ -230,7 +230,7 @@ class MLService:
             archive = self._fetch_source(entry.source)
             expected = entry.content_hash
             description = req.description or entry.description
-        artefact = self.artefacts.add(archive, expected, req.model_format)
+        artefact = self.artefacts.add(archive, expected, req.model_format, function_name)
         self._validate_or_drop(artefact, req.model_format, function_name, config)
         fields = {"algorithm": function_name, "model_config": config, "description": description}
         model_id = self._create_record(req, fields, artefact, state=REGISTERED)
@@ -387,7 +387,9 @@ class MLService:
     def _complete_upload(self, model_id: str, doc: dict[str, Any], total: int) -> None:
         archive = self.artefacts.assemble(model_id, total)
         try:
-            artefact = self.artefacts.add(archive, doc.get("model_content_hash_value"), str(doc["model_format"]))
+            artefact = self.artefacts.add(
+                archive, doc.get("model_content_hash_value"), str(doc["model_format"]), str(doc.get("algorithm"))
+            )
             self._validate_or_drop(
                 artefact,
                 str(doc["model_format"]),

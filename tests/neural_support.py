@@ -32,8 +32,8 @@ def minilm_zip(request: pytest.FixtureRequest) -> Path:
     return catalog.fetch_pretrained(MINILM, MINILM_VERSION, "ONNX", cache_dir=cache_dir(request.config))
 
 
-@pytest.fixture(scope="session")
-def neural_node(tmp_path_factory: pytest.TempPathFactory, minilm_zip: Path) -> Iterator[ServerProcess]:
+def start_node(tmp_path_factory: pytest.TempPathFactory, minilm_zip: Path) -> ServerProcess:
+    """A fresh server whose private model cache holds the MiniLM zip (so registering it never downloads)."""
     cache = tmp_path_factory.mktemp("neural-cache")
     seeded = catalog.cached_zip_path(cache, MINILM, MINILM_VERSION, "ONNX")
     seeded.parent.mkdir(parents=True)
@@ -41,7 +41,12 @@ def neural_node(tmp_path_factory: pytest.TempPathFactory, minilm_zip: Path) -> I
         os.link(minilm_zip, seeded)
     except OSError:
         shutil.copyfile(minilm_zip, seeded)
-    proc = ServerProcess(tmp_path_factory.mktemp("neural-data"), env={"MLSEARCH_CACHE_DIR": str(cache)}).start()
+    return ServerProcess(tmp_path_factory.mktemp("neural-data"), env={"MLSEARCH_CACHE_DIR": str(cache)}).start()
+
+
+@pytest.fixture(scope="session")
+def neural_node(tmp_path_factory: pytest.TempPathFactory, minilm_zip: Path) -> Iterator[ServerProcess]:
+    proc = start_node(tmp_path_factory, minilm_zip)
     yield proc
     proc.stop()
 

@@ -219,8 +219,6 @@ def tokenizer_model(nclient: OpenSearch, minilm_zip: Path, tmp_path_factory: pyt
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("tokenizer.json", tokenizer)
         zf.writestr("idf.json", json.dumps({"hello": 2.5, "world": 0.5}))
-        # The archive check asks every ONNX zip for a model file, tokenizer-only ones too; the runtime never reads it.
-        zf.writestr("unused.onnx", b"")
     root = tmp_path_factory.mktemp("tokenizer-site")
     (root / "tok.zip").write_bytes(buffer.getvalue())
     handler = functools.partial(_QuietHandler, directory=str(root))

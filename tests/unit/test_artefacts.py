@@ -128,3 +128,17 @@ def test_fetch_reads_file_urls_and_refuses_other_schemes(tmp_path: Path) -> None
         store.fetch((tmp_path / "missing.zip").as_uri())
     with pytest.raises(IllegalArgumentError, match="not allowed"):
         store.fetch(source.as_uri(), allow_file=False)
+
+
+def test_a_tokenizer_only_archive_is_enough_for_sparse_tokenize(tmp_path: Path) -> None:
+    entries = {"tokenizer.json": b"{}", "idf.json": b'{"hello": 2.5}'}
+    validate_archive(_file(tmp_path, _zip(entries), "a.zip"), "ONNX", "SPARSE_TOKENIZE")
+    validate_archive(_file(tmp_path, _zip(entries), "b.zip"), "TORCH_SCRIPT", "sparse_tokenize")
+    store = ArtefactStore(tmp_path / "models")
+    artefact = store.add(_file(tmp_path, _zip(entries), "c.zip"), None, "ONNX", "SPARSE_TOKENIZE")
+    assert (artefact.directory / "idf.json").is_file()
+    # Every other function still needs its model file, and a tokenizer stays mandatory for SPARSE_TOKENIZE.
+    with pytest.raises(IllegalArgumentError, match="has no ONNX model file"):
+        validate_archive(_file(tmp_path, _zip(entries), "d.zip"), "ONNX", "SPARSE_ENCODING")
+    with pytest.raises(IllegalArgumentError, match=r"has no tokenizer\.json"):
+        validate_archive(_file(tmp_path, _zip({"idf.json": b"{}"}), "e.zip"), "ONNX", "SPARSE_TOKENIZE")

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _MODEL_SUFFIX = {"ONNX": ".onnx", "TORCH_SCRIPT": ".pt"}
 _TOKENIZER = "tokenizer.json"
+_TOKENIZER_ONLY = frozenset({"SPARSE_TOKENIZE"})
 _BLOCK = 1 << 20
 MAX_CHUNK_BYTES = 10 * 1024 * 1024
 
@@ -72,7 +73,9 @@ class ArtefactStore:
 
     # ---- adding -----------------------------------------------------------------------------------------
 
-    def add(self, archive: Path, expected_sha256: str | None, model_format: str) -> Artefact:
+    def add(
+        self, archive: Path, expected_sha256: str | None, model_format: str, function_name: str | None = None
+    ) -> Artefact:
         """Verify and keep an archive (moved into the store, or discarded on any error)."""
         try:
             digest, size = _sha256(archive)
@@ -81,7 +84,7 @@ class ArtefactStore:
                     f"model content changed: model_content_hash_value is {expected_sha256} but the archive's "
                     f"sha256 is {digest}"
                 )
-            validate_archive(archive, model_format)
+            validate_archive(archive, model_format, function_name)
             return self._keep(archive, digest, size)
         finally:
             archive.unlink(missing_ok=True)
@@ -163,8 +166,11 @@ def _sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def validate_archive(archive: Path, model_format: str) -> None:
-    """Refuse unsafe or incomplete archives with a clear illegal_argument_exception."""
+def validate_archive(archive: Path, model_format: str, function_name: str | None = None) -> None:
+    """Refuse unsafe or incomplete archives with a clear illegal_argument_exception.
+
+    A SPARSE_TOKENIZE archive is a tokenizer (plus an optional idf.json) and nothing else: the runtime never loads a
+    model file for it, so none is required."""
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -178,7 +184,8 @@ def validate_archive(archive: Path, model_format: str) -> None:
     suffix = _MODEL_SUFFIX.get(model_format)
     if suffix is None:
         raise IllegalArgumentError(f"Unsupported model format [{model_format}]")
-    if not any(f.suffix == suffix for f in files):
+    needs_model = (function_name or "").upper() not in _TOKENIZER_ONLY
+    if needs_model and not any(f.suffix == suffix for f in files):
         raise IllegalArgumentError(f"Model archive has no {model_format} model file (*{suffix})")
     if not any(f.name == _TOKENIZER for f in files):
         raise IllegalArgumentError(f"Model archive has no {_TOKENIZER}")

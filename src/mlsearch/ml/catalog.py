@@ -331,6 +331,7 @@ def obtain(
     config = dict(resolved.model.model_config)
     if resolved.local_zip is not None:
         sha, _ = _file_sha256(resolved.local_zip)
+        _add_all_config(config, resolved.local_zip)
         return Obtained(resolved.model, resolved.version, resolved.model_format, resolved.local_zip, sha, config)
     dest = cached_zip_path(cache, name, resolved.version, resolved.model_format)
     meta_url = config_url(name, resolved.version, resolved.model_format, base_url)
@@ -347,7 +348,28 @@ def obtain(
     remote_config = meta.get("model_config")
     if isinstance(remote_config, dict):
         config.update(remote_config)
+    _add_all_config(config, got.path)
     return Obtained(resolved.model, resolved.version, resolved.model_format, got.path, got.sha256, config)
+
+
+def _add_all_config(config: dict[str, Any], archive: Path) -> None:
+    """OpenSearch's published pretrained configs carry the model's config.json as the string `all_config`; a zip
+    converted or cached here has no published config, so take it from the archive's own config.json."""
+    if config.get("all_config"):
+        return
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            name = next((n for n in zf.namelist() if n.rsplit("/", 1)[-1] == "config.json"), None)
+            if name is None:
+                return
+            parsed = json.loads(zf.read(name))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # the archive check that follows reports a broken zip; all_config is informational
+    if isinstance(parsed, dict):
+        config["all_config"] = json.dumps(parsed)
 
 
 def _read_json_url(url: str, timeout: float) -> dict[str, Any]:

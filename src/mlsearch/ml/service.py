@@ -69,6 +69,7 @@ _LOCAL_FILE_DISABLED = (
 )
 _NOT_PRETRAINED = "This model is not in the pre-trained model list, please check your parameters."
 _NOT_READY = "Model not ready yet. Please deploy the model first."
+_REGISTER_CHUNK_BYTES = 10_000_000  # ML Commons ModelHelper.CHUNK_SIZE: the chunking of archives registered by URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +231,7 @@ class MLService:
             archive = self._fetch_source(entry.source)
             expected = entry.content_hash
             description = req.description or entry.description
-        artefact = self.artefacts.add(archive, expected, req.model_format)
+        artefact = self.artefacts.add(archive, expected, req.model_format, function_name)
         self._validate_or_drop(artefact, req.model_format, function_name, config)
         fields = {"algorithm": function_name, "model_config": config, "description": description}
         model_id = self._create_record(req, fields, artefact, state=REGISTERED)
@@ -324,6 +325,9 @@ class MLService:
             for name in ("is_enabled", "deploy_setting", "rate_limiter", "total_chunks"):
                 if getattr(req, name) is not None:
                     doc[name] = getattr(req, name)
+            if artefact is not None and "total_chunks" not in doc:
+                # ML Commons splits a downloaded archive into 10,000,000-byte chunks and records how many.
+                doc["total_chunks"] = max(1, -(-artefact.size // _REGISTER_CHUNK_BYTES))
             doc.update({"created_time": stamp, "last_updated_time": stamp})
             if state == REGISTERED:
                 doc["last_registered_time"] = stamp
@@ -387,7 +391,9 @@ class MLService:
     def _complete_upload(self, model_id: str, doc: dict[str, Any], total: int) -> None:
         archive = self.artefacts.assemble(model_id, total)
         try:
-            artefact = self.artefacts.add(archive, doc.get("model_content_hash_value"), str(doc["model_format"]))
+            artefact = self.artefacts.add(
+                archive, doc.get("model_content_hash_value"), str(doc["model_format"]), str(doc.get("algorithm"))
+            )
             self._validate_or_drop(
                 artefact,
                 str(doc["model_format"]),

@@ -13,6 +13,7 @@ from mlsearch.launcher import ServerProcess
 
 __all__ = ["RawHttp", "ServerProcess", "assert_error"]
 
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path_factory.mktemp("data")).start()

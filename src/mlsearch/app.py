@@ -31,11 +31,15 @@ def build_app(node: Node) -> Starlette:
         finally:
             node.close()
 
-    app = Starlette(routes=all_routes(), lifespan=lifespan, exception_handlers={
-        MLSearchError: _on_error,
-        HTTPException: _on_http_exception,
-        Exception: _on_unexpected,
-    })
+    app = Starlette(
+        routes=all_routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            MLSearchError: _on_error,
+            HTTPException: _on_http_exception,
+            Exception: _on_unexpected,
+        },
+    )
     app.state.node = node
     return app
 
@@ -49,11 +53,18 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         allowed = exc.headers.get("Allow", "") if exc.headers else ""
-        return json_response({"error": f"Incorrect HTTP method for uri [{request.url.path}] and method "
-                                       f"[{request.method}], allowed: [{allowed}]", "status": 405}, 405)
+        return json_response(
+            {
+                "error": f"Incorrect HTTP method for uri [{request.url.path}] and method "
+                f"[{request.method}], allowed: [{allowed}]",
+                "status": 405,
+            },
+            405,
+        )
     if exc.status_code == 404:
-        return json_response({"error": f"no handler found for uri [{request.url.path}] and method "
-                                       f"[{request.method}]"}, 400)
+        return json_response(
+            {"error": f"no handler found for uri [{request.url.path}] and method [{request.method}]"}, 400
+        )
     return json_response({"error": exc.detail, "status": exc.status_code}, exc.status_code)
 
 

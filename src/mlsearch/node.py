@@ -45,8 +45,7 @@ class Node:
             self.indices.close()
 
     def save_cluster_settings(self) -> None:
-        _atomic_write(self.settings.data_dir / "cluster_settings.json",
-                      orjson.dumps(self.cluster_settings.persistent))
+        _atomic_write(self.settings.data_dir / "cluster_settings.json", orjson.dumps(self.cluster_settings.persistent))
 
     def cluster_uuid(self) -> str:
         return self._state("cluster_uuid")

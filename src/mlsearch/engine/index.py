@@ -99,8 +99,13 @@ class Index:
         self.analyzers = Analyzers()
         self.lock = threading.RLock()
         self.lexical = LexicalIndex(path / "lexical", meta.mappings, self.analyzers)
-        self.vectors = VectorIndex(path / "vectors", meta.mappings, lambda: self.meta.settings,
-                                   lambda: self.lexical.searcher(), knn or KnnNode())
+        self.vectors = VectorIndex(
+            path / "vectors",
+            meta.mappings,
+            lambda: self.meta.settings,
+            lambda: self.lexical.searcher(),
+            knn or KnnNode(),
+        )
         self.sparse = SparseIndex(path / "sparse", meta.mappings)
         self._last_refresh = time.monotonic()
         self._refreshed = threading.Condition(self.lock)

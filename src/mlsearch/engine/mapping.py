@@ -21,18 +21,49 @@ ALIASED_TYPES = {"match_only_text": "text", "wildcard": "keyword", "constant_key
 
 _COMMON = {"index", "store", "doc_values", "boost", "copy_to", "fields", "meta", "null_value"}
 _PARAMS: dict[str, set[str]] = {
-    "text": _COMMON | {"analyzer", "search_analyzer", "search_quote_analyzer", "norms", "similarity",
-                       "position_increment_gap", "fielddata", "index_options", "term_vector", "index_prefixes",
-                       "index_phrases", "eager_global_ordinals", "fielddata_frequency_filter"},
-    "keyword": _COMMON | {"ignore_above", "normalizer", "similarity", "eager_global_ordinals",
-                          "split_queries_on_whitespace", "index_options", "norms"},
+    "text": _COMMON
+    | {
+        "analyzer",
+        "search_analyzer",
+        "search_quote_analyzer",
+        "norms",
+        "similarity",
+        "position_increment_gap",
+        "fielddata",
+        "index_options",
+        "term_vector",
+        "index_prefixes",
+        "index_phrases",
+        "eager_global_ordinals",
+        "fielddata_frequency_filter",
+    },
+    "keyword": _COMMON
+    | {
+        "ignore_above",
+        "normalizer",
+        "similarity",
+        "eager_global_ordinals",
+        "split_queries_on_whitespace",
+        "index_options",
+        "norms",
+    },
     "numeric": _COMMON | {"coerce", "ignore_malformed", "scaling_factor"},
     "boolean": _COMMON,
     "date": _COMMON | {"format", "locale", "ignore_malformed", "print_format"},
     "ip": _COMMON | {"ignore_malformed"},
     "object": {"properties", "dynamic", "enabled", "include_in_parent", "include_in_root", "type"},
-    "knn_vector": {"dimension", "data_type", "space_type", "method", "mode", "compression_level", "model_id",
-                   "doc_values", "store", "index"},
+    "knn_vector": {
+        "dimension",
+        "data_type",
+        "space_type",
+        "method",
+        "mode",
+        "compression_level",
+        "model_id",
+        "doc_values",
+        "store",
+        "index",
+    },
     "rank_features": {"positive_score_impact"},
     "rank_feature": {"positive_score_impact"},
     "binary": {"doc_values", "store"},
@@ -40,8 +71,19 @@ _PARAMS: dict[str, set[str]] = {
     "geo_shape": {"ignore_malformed", "ignore_z_value", "orientation", "coerce", "doc_values"},
     "flat_object": {"doc_values", "store", "index"},
 }
-_TOP_LEVEL = {"properties", "dynamic", "_source", "_meta", "_routing", "date_detection", "numeric_detection",
-              "dynamic_templates", "dynamic_date_formats", "_doc_count", "_field_names"}
+_TOP_LEVEL = {
+    "properties",
+    "dynamic",
+    "_source",
+    "_meta",
+    "_routing",
+    "date_detection",
+    "numeric_detection",
+    "dynamic_templates",
+    "dynamic_date_formats",
+    "_doc_count",
+    "_field_names",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +197,9 @@ def _validate_properties(props: Any, prefix: str) -> None:
         if not name or name.startswith(".") or name.endswith("."):
             raise MapperParsingError(f"field name cannot be an empty string or contain only dots [{path}]")
         if not isinstance(spec, dict):
-            raise MapperParsingError(f"Expected map for property [type] on field [{path}] but got a class java.lang.String")
+            raise MapperParsingError(
+                f"Expected map for property [type] on field [{path}] but got a class java.lang.String"
+            )
         _validate_field(spec, path)
 
 
@@ -225,7 +269,9 @@ def _validate_knn_vector(spec: dict[str, Any], path: str) -> None:
         )
     data_type = spec.get("data_type", "float")
     if data_type not in ("float", "byte", "binary"):
-        raise MapperParsingError("Invalid value provided for [data_type] field. Supported values are [float, byte, binary]")
+        raise MapperParsingError(
+            "Invalid value provided for [data_type] field. Supported values are [float, byte, binary]"
+        )
     if data_type == "binary" and dim % 8:
         raise MapperParsingError("Dimension should be multiply of 8 for binary vector data type")
     method = spec.get("method")
@@ -293,8 +339,10 @@ def check_knn_mapping(mappings: Mappings, settings: Mapping[str, Any]) -> None:
             raise MapperParsingError(
                 "Failed to parse mapping [_doc]: Cannot set modelId or method parameters when index.knn setting "
                 "is false",
-                caused_by={"type": "illegal_argument_exception",
-                           "reason": "Cannot set modelId or method parameters when index.knn setting is false"},
+                caused_by={
+                    "type": "illegal_argument_exception",
+                    "reason": "Cannot set modelId or method parameters when index.knn setting is false",
+                },
             )
 
 
@@ -365,8 +413,19 @@ def _merge_properties(old: dict[str, Any], new: Mapping[str, Any], prefix: str) 
 
 
 # Parameters that OpenSearch lets a put-mapping change on an existing field.
-_UPDATABLE = {"ignore_above", "search_analyzer", "search_quote_analyzer", "boost", "meta", "fields", "null_value",
-              "ignore_malformed", "coerce", "eager_global_ordinals", "fielddata"}
+_UPDATABLE = {
+    "ignore_above",
+    "search_analyzer",
+    "search_quote_analyzer",
+    "boost",
+    "meta",
+    "fields",
+    "null_value",
+    "ignore_malformed",
+    "coerce",
+    "eager_global_ordinals",
+    "fielddata",
+}
 
 
 def _merge_leaf(before: dict[str, Any], spec: Mapping[str, Any], path: str) -> dict[str, Any]:
@@ -455,7 +514,7 @@ class _Walker:
                         f"object mapping for [{path}] tried to parse field [{path.rsplit('.', 1)[-1]}] as object, "
                         f"but found a concrete value"
                     )
-                self.walk_object(item, self._props_for(f"{path}.") , f"{path}.", inner_dynamic)
+                self.walk_object(item, self._props_for(f"{path}."), f"{path}.", inner_dynamic)
             return
         leaf = self.base.fields.get(path) or Mappings.from_tree({"properties": _nest(path, spec)}).fields[path]
         if ftype in ("knn_vector", "rank_features", "rank_feature"):
@@ -507,8 +566,10 @@ class _Walker:
         props = tree.get("properties", {})
         if prefix:
             for part in prefix.rstrip(".").split("."):
-                props = props[part].setdefault("properties", {}) if self.tree is not None else props[part].get(
-                    "properties", {}
+                props = (
+                    props[part].setdefault("properties", {})
+                    if self.tree is not None
+                    else props[part].get("properties", {})
                 )
         return props
 
@@ -647,7 +708,9 @@ def _check_special(leaf: Field, value: Any, doc_id: str) -> None:
         _check_vector(leaf, value)
     elif leaf.type == "rank_features":
         if not isinstance(value, dict):
-            raise MapperParsingError(f"[rank_features] fields must be json objects, expected a START_OBJECT but got: {value}")
+            raise MapperParsingError(
+                f"[rank_features] fields must be json objects, expected a START_OBJECT but got: {value}"
+            )
         for feature, weight in value.items():
             _check_feature(f"{leaf.path}.{feature}", weight)
     else:
@@ -665,9 +728,10 @@ def _check_vector(leaf: Field, value: Any) -> None:
     if value is None:
         return  # no vector for this document, as OpenSearch allows
     if not isinstance(value, list):
-        raise MapperParsingError(f"failed to parse field [{leaf.path}] of type [knn_vector]",
-                                 caused_by={"type": "illegal_argument_exception",
-                                            "reason": "Vector must be an array of numbers"})
+        raise MapperParsingError(
+            f"failed to parse field [{leaf.path}] of type [knn_vector]",
+            caused_by={"type": "illegal_argument_exception", "reason": "Vector must be an array of numbers"},
+        )
     dim = leaf.params.get("dimension")
     data_type = leaf.params.get("data_type", "float")
     expected = dim // 8 if data_type == "binary" and isinstance(dim, int) else dim

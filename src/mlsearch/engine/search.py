@@ -23,11 +23,40 @@ from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.errors import IllegalArgumentError, ParsingError, SearchPhaseExecutionError
 
 # Top-level keys of a search body; those not handled yet are accepted where OpenSearch would ignore them harmlessly.
-_BODY_KEYS = {"query", "from", "size", "sort", "_source", "track_total_hits", "search_after", "explain", "aggs",
-              "aggregations", "min_score", "timeout", "terminate_after", "stored_fields", "docvalue_fields",
-              "track_scores", "version", "seq_no_primary_term", "highlight", "post_filter", "ext", "profile",
-              "fields", "script_fields", "collapse", "indices_boost", "rescore", "suggest", "pit", "search_pipeline",
-              "stats", "slice"}
+_BODY_KEYS = {
+    "query",
+    "from",
+    "size",
+    "sort",
+    "_source",
+    "track_total_hits",
+    "search_after",
+    "explain",
+    "aggs",
+    "aggregations",
+    "min_score",
+    "timeout",
+    "terminate_after",
+    "stored_fields",
+    "docvalue_fields",
+    "track_scores",
+    "version",
+    "seq_no_primary_term",
+    "highlight",
+    "post_filter",
+    "ext",
+    "profile",
+    "fields",
+    "script_fields",
+    "collapse",
+    "indices_boost",
+    "rescore",
+    "suggest",
+    "pit",
+    "search_pipeline",
+    "stats",
+    "slice",
+}
 DEFAULT_TOTAL_HITS = 10000
 
 
@@ -77,8 +106,9 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
     sort_spec = body.get("sort")
     if "sort" in params:
         sort_spec = [_url_sort(s) for s in params["sort"].split(",")]
-    source = SourceFilter.from_params(params.get("_source"), params.get("_source_includes"),
-                                      params.get("_source_excludes")) or SourceFilter.parse(body.get("_source"))
+    source = SourceFilter.from_params(
+        params.get("_source"), params.get("_source_includes"), params.get("_source_excludes")
+    ) or SourceFilter.parse(body.get("_source"))
     aggs = body.get("aggs", body.get("aggregations"))
     if aggs is not None and not isinstance(aggs, dict):
         raise ParsingError("Expected [START_OBJECT] under [aggregations], but got a [VALUE_STRING] in [aggs]")
@@ -159,7 +189,9 @@ def parse_sort(spec: Any) -> tuple[SortKey, ...]:
             keys.append(SortKey(item, item == "_score"))
             continue
         if not isinstance(item, dict) or len(item) != 1:
-            raise ParsingError("malformed sort format, within the sort array, an object, or an actual string are allowed")
+            raise ParsingError(
+                "malformed sort format, within the sort array, an object, or an actual string are allowed"
+            )
         name, options = next(iter(item.items()))
         if isinstance(options, str):
             options = {"order": options}
@@ -198,8 +230,9 @@ class _Plan:
 
 def context_for(index: Index) -> Context:
     lex = index.lexical
-    return Context(lex.schema, lex.mappings, lex.columns, index.analyzers, index.legacy_bm25, index.vectors,
-                   index.sparse)
+    return Context(
+        lex.schema, lex.mappings, lex.columns, index.analyzers, index.legacy_bm25, index.vectors, index.sparse
+    )
 
 
 def matching_query(query: dsl.Query, ctx: Context) -> tantivy.Query:
@@ -217,12 +250,14 @@ def _plan(req: SearchRequest, ctx: Context) -> _Plan:
     hits_query = query
     if req.post_filter is not None:
         hits_query = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Must, query), (tantivy.Occur.Must, as_filter(compile_query(req.post_filter, ctx)))])
+            [(tantivy.Occur.Must, query), (tantivy.Occur.Must, as_filter(compile_query(req.post_filter, ctx)))]
+        )
     return _Plan(query, hits_query, rescorer)
 
 
-def execute(indices: Sequence[Index], req: SearchRequest, *, aggs_runner: AggRunner | None = None,
-            fusion: Fusion | None = None) -> dict[str, Any]:
+def execute(
+    indices: Sequence[Index], req: SearchRequest, *, aggs_runner: AggRunner | None = None, fusion: Fusion | None = None
+) -> dict[str, Any]:
     """The search response body, as OpenSearch shapes it (`fusion`: how a top-level hybrid query combines)."""
     if isinstance(req.query, Hybrid):
         from mlsearch.engine.hybrid_search import execute_hybrid  # it builds on this module
@@ -260,17 +295,23 @@ def execute(indices: Sequence[Index], req: SearchRequest, *, aggs_runner: AggRun
     return response
 
 
-def collect_hits(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, req: SearchRequest,
-                 window: int) -> tuple[int, list[Hit]]:
+def collect_hits(
+    index: Index, searcher: tantivy.Searcher, query: tantivy.Query, req: SearchRequest, window: int
+) -> tuple[int, list[Hit]]:
     """Matches of an already compiled query, ordered by the request's sort (top_hits uses this)."""
     return _collect(index, searcher, _Plan(query, query, None), req, window)
 
 
-def render_hits(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, hits: list[Hit], total: int,
-                req: SearchRequest) -> dict[str, Any]:
+def render_hits(
+    index: Index, searcher: tantivy.Searcher, query: tantivy.Query, hits: list[Hit], total: int, req: SearchRequest
+) -> dict[str, Any]:
     """The `hits` object of a response for hits of one index."""
-    return _hits_body(_order(hits, req)[req.from_ : req.from_ + req.size], total, req,
-                      {index.name: (_Plan(query, query, None), searcher)})
+    return _hits_body(
+        _order(hits, req)[req.from_ : req.from_ + req.size],
+        total,
+        req,
+        {index.name: (_Plan(query, query, None), searcher)},
+    )
 
 
 def _check_window(indices: Sequence[Index], window: int) -> None:
@@ -285,8 +326,9 @@ def _check_window(indices: Sequence[Index], window: int) -> None:
             )
 
 
-def _collect(index: Index, searcher: tantivy.Searcher, plan: _Plan, req: SearchRequest,
-             window: int) -> tuple[int, list[Hit]]:
+def _collect(
+    index: Index, searcher: tantivy.Searcher, plan: _Plan, req: SearchRequest, window: int
+) -> tuple[int, list[Hit]]:
     query = plan.hits_query
     field_sort = [k for k in req.sort if k.field != "_score"]
     simple = req.search_after is None and req.min_score is None and plan.rescorer is None
@@ -315,8 +357,10 @@ def _collect(index: Index, searcher: tantivy.Searcher, plan: _Plan, req: SearchR
     count = len(addrs)
     sort = req.sort or (SortKey("_score", True),)
     columns = [_sort_column(index, searcher, query, key, addrs, keys, scores) for key in sort]
-    found = [Hit(index, k, float(s), tuple(col[i] for col in columns), a) for i, (k, s, a) in enumerate(
-        zip(keys, scores, addrs, strict=True))]
+    found = [
+        Hit(index, k, float(s), tuple(col[i] for col in columns), a)
+        for i, (k, s, a) in enumerate(zip(keys, scores, addrs, strict=True))
+    ]
     if req.search_after is not None:
         found = [h for h in found if _after(h.sort_values, req.search_after, sort)]
     return count, found
@@ -330,8 +374,9 @@ def _column_sortable(index: Index, sort: Sequence[SortKey]) -> bool:
     return col is not None and col.kind in ("keyword", "integer", "float")
 
 
-def _collect_by_column(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, key: SortKey,
-                       window: int) -> tuple[int, list[Hit]]:
+def _collect_by_column(
+    index: Index, searcher: tantivy.Searcher, query: tantivy.Query, key: SortKey, window: int
+) -> tuple[int, list[Hit]]:
     col = index.lexical.columns[key.field]
     count = count_matches(searcher, query)
     order = tantivy.Order.Desc if key.descending else tantivy.Order.Asc
@@ -345,8 +390,15 @@ def _keys(searcher: tantivy.Searcher, addrs: list[Any]) -> list[int]:
     return searcher.fast_field_values(KEY_FIELD, addrs) if addrs else []
 
 
-def _sort_column(index: Index, searcher: tantivy.Searcher, query: tantivy.Query, key: SortKey, addrs: list[Any],
-                 keys: list[int], scores: np.ndarray) -> list[Any]:
+def _sort_column(
+    index: Index,
+    searcher: tantivy.Searcher,
+    query: tantivy.Query,
+    key: SortKey,
+    addrs: list[Any],
+    keys: list[int],
+    scores: np.ndarray,
+) -> list[Any]:
     if key.field == "_score":
         return [float(s) for s in scores]
     if key.field == "_doc":
@@ -422,9 +474,7 @@ def _after(values: tuple[Any, ...] | None, after: tuple[Any, ...], keys: Sequenc
     if values is None:
         return True
     if len(after) != len(keys):
-        raise IllegalArgumentError(
-            f"search_after has {len(after)} value(s) but sort has {len(keys)}."
-        )
+        raise IllegalArgumentError(f"search_after has {len(after)} value(s) but sort has {len(keys)}.")
     for value, bound, key in zip(values, after, keys, strict=True):
         a, b = _sortable(value, key), _sortable(bound, key)
         if a == b:
@@ -435,8 +485,13 @@ def _after(values: tuple[Any, ...] | None, after: tuple[Any, ...], keys: Sequenc
     return False
 
 
-def _hits_body(hits: list[Hit], total: int, req: SearchRequest, plans: dict[str, tuple[_Plan, tantivy.Searcher]],
-               explainer: Callable[[Hit], dict[str, Any]] | None = None) -> dict[str, Any]:
+def _hits_body(
+    hits: list[Hit],
+    total: int,
+    req: SearchRequest,
+    plans: dict[str, tuple[_Plan, tantivy.Searcher]],
+    explainer: Callable[[Hit], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     by_index: dict[str, tuple[Index, list[int]]] = {}
     for hit in hits:
         by_index.setdefault(hit.index.name, (hit.index, []))[1].append(hit.key)
@@ -496,8 +551,11 @@ def _explanation(plan: _Plan, searcher: tantivy.Searcher, hit: Hit) -> dict[str,
 
 
 def _normalize_explanation(node: dict[str, Any]) -> dict[str, Any]:
-    return {"value": np.float32(node.get("value", 0.0)), "description": str(node.get("description", "")),
-            "details": [_normalize_explanation(d) for d in node.get("details") or []]}
+    return {
+        "value": np.float32(node.get("value", 0.0)),
+        "description": str(node.get("description", "")),
+        "details": [_normalize_explanation(d) for d in node.get("details") or []],
+    }
 
 
 def _sort_value(value: Any) -> Any:

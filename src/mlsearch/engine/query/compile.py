@@ -178,9 +178,19 @@ def _match_none(q: dsl.MatchNone, ctx: Context) -> tantivy.Query:
     return nothing()
 
 
-def match_field(ctx: Context, col: Column, text: Any, *, operator: str = "or", msm: str | None = None,
-                fuzziness: str | None = None, prefix_length: int = 0, analyzer: str | None = None,
-                zero_terms: str = "none", boost: float = 1.0) -> tantivy.Query:
+def match_field(
+    ctx: Context,
+    col: Column,
+    text: Any,
+    *,
+    operator: str = "or",
+    msm: str | None = None,
+    fuzziness: str | None = None,
+    prefix_length: int = 0,
+    analyzer: str | None = None,
+    zero_terms: str = "none",
+    boost: float = 1.0,
+) -> tantivy.Query:
     """The query `match` builds on one field: analyzed terms combined by operator / minimum_should_match."""
     if col.kind not in ("text", "keyword"):
         return _term(ctx, col, text, boost)
@@ -235,13 +245,30 @@ def _match(q: dsl.Match, ctx: Context) -> tantivy.Query:
     col = _column(ctx, q.field)
     if col is None:
         return nothing()
-    return match_field(ctx, col, q.query, operator=q.operator, msm=q.minimum_should_match, fuzziness=q.fuzziness,
-                       prefix_length=q.prefix_length, analyzer=q.analyzer, zero_terms=q.zero_terms_query,
-                       boost=q.boost)
+    return match_field(
+        ctx,
+        col,
+        q.query,
+        operator=q.operator,
+        msm=q.minimum_should_match,
+        fuzziness=q.fuzziness,
+        prefix_length=q.prefix_length,
+        analyzer=q.analyzer,
+        zero_terms=q.zero_terms_query,
+        boost=q.boost,
+    )
 
 
-def phrase_field(ctx: Context, col: Column, text: Any, *, slop: int = 0, analyzer: str | None = None,
-                 prefix: bool = False, boost: float = 1.0) -> tantivy.Query:
+def phrase_field(
+    ctx: Context,
+    col: Column,
+    text: Any,
+    *,
+    slop: int = 0,
+    analyzer: str | None = None,
+    prefix: bool = False,
+    boost: float = 1.0,
+) -> tantivy.Query:
     if col.kind != "text":
         return match_field(ctx, col, text, boost=boost)
     tokens = _analyze(ctx, col, _as_text(text), analyzer)
@@ -249,8 +276,11 @@ def phrase_field(ctx: Context, col: Column, text: Any, *, slop: int = 0, analyze
         return nothing()
     if prefix:
         words = [term for term, _ in tokens]
-        return bm25(tantivy.Query.phrase_prefix_query(ctx.schema, col.name, words), ctx, boost) if len(words) > 1 \
+        return (
+            bm25(tantivy.Query.phrase_prefix_query(ctx.schema, col.name, words), ctx, boost)
+            if len(words) > 1
             else constant(tantivy.Query.regex_query(ctx.schema, col.name, re.escape(words[0]) + ".*"), boost)
+        )
     if len(tokens) == 1:
         return bm25(tantivy.Query.term_query(ctx.schema, col.name, tokens[0][0]), ctx, boost)
     first = tokens[0][1]
@@ -288,14 +318,27 @@ def _multi_match(q: dsl.MultiMatch, ctx: Context) -> tantivy.Query:
     per_field = []
     for col, boost in targets:
         if q.type in ("phrase", "phrase_prefix"):
-            per_field.append(phrase_field(ctx, col, q.query, slop=q.slop, analyzer=q.analyzer,
-                                          prefix=q.type == "phrase_prefix", boost=boost))
+            per_field.append(
+                phrase_field(
+                    ctx, col, q.query, slop=q.slop, analyzer=q.analyzer, prefix=q.type == "phrase_prefix", boost=boost
+                )
+            )
         else:
             lenient_value = col.kind in ("text", "keyword") or _parses(col, q.query)
             if not lenient_value:
                 continue
-            per_field.append(match_field(ctx, col, q.query, operator=q.operator, msm=q.minimum_should_match,
-                                         fuzziness=q.fuzziness, analyzer=q.analyzer, boost=boost))
+            per_field.append(
+                match_field(
+                    ctx,
+                    col,
+                    q.query,
+                    operator=q.operator,
+                    msm=q.minimum_should_match,
+                    fuzziness=q.fuzziness,
+                    analyzer=q.analyzer,
+                    boost=boost,
+                )
+            )
     if not per_field:
         return nothing()
     if q.type in ("most_fields", "cross_fields", "bool_prefix"):
@@ -366,8 +409,15 @@ def _range(q: dsl.Range, ctx: Context) -> tantivy.Query:
             high = math.floor(high) if include_upper else math.ceil(high) - 1
             include_upper = True
     # tantivy wants an unbounded side marked inclusive
-    query = tantivy.Query.range_query(ctx.schema, col.name, _FIELD_TYPES[col.kind], low, high,
-                                      include_lower or low is None, include_upper or high is None)
+    query = tantivy.Query.range_query(
+        ctx.schema,
+        col.name,
+        _FIELD_TYPES[col.kind],
+        low,
+        high,
+        include_lower or low is None,
+        include_upper or high is None,
+    )
     return constant(query, q.boost)
 
 

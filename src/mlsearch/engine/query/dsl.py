@@ -202,10 +202,13 @@ def parse_query(body: Any) -> Query:
     name, inner = next(iter(body.items()))
     parser = QUERY_PARSERS.get(name)
     if parser is None:
-        raise ParsingError(f"unknown query [{name}]", caused_by={
-            "type": "named_object_not_found_exception",
-            "reason": f"[1:1] unknown field [{name}]",
-        })
+        raise ParsingError(
+            f"unknown query [{name}]",
+            caused_by={
+                "type": "named_object_not_found_exception",
+                "reason": f"[1:1] unknown field [{name}]",
+            },
+        )
     return parser(inner)
 
 
@@ -301,9 +304,22 @@ def _match_none(body: Any) -> Query:
     return MatchNone()
 
 
-_MATCH_KEYS = {"query", "operator", "minimum_should_match", "fuzziness", "prefix_length", "max_expansions",
-               "analyzer", "zero_terms_query", "boost", "lenient", "fuzzy_transpositions", "auto_generate_synonyms_phrase_query",
-               "cutoff_frequency", "fuzzy_rewrite"}
+_MATCH_KEYS = {
+    "query",
+    "operator",
+    "minimum_should_match",
+    "fuzziness",
+    "prefix_length",
+    "max_expansions",
+    "analyzer",
+    "zero_terms_query",
+    "boost",
+    "lenient",
+    "fuzzy_transpositions",
+    "auto_generate_synonyms_phrase_query",
+    "cutoff_frequency",
+    "fuzzy_rewrite",
+}
 
 
 @query_parser("match")
@@ -318,9 +334,15 @@ def _match(body: Any) -> Query:
     if operator not in ("or", "and"):
         raise ParsingError(f"[match] query does not support [operator] value [{spec['operator']}]")
     return Match(
-        name, spec["query"], operator, _msm(spec.get("minimum_should_match")),
-        None if spec.get("fuzziness") is None else str(spec["fuzziness"]), _number("match", spec, "prefix_length", 0, int),
-        spec.get("analyzer"), str(spec.get("zero_terms_query", "none")).lower(), _boost("match", spec),
+        name,
+        spec["query"],
+        operator,
+        _msm(spec.get("minimum_should_match")),
+        None if spec.get("fuzziness") is None else str(spec["fuzziness"]),
+        _number("match", spec, "prefix_length", 0, int),
+        spec.get("analyzer"),
+        str(spec.get("zero_terms_query", "none")).lower(),
+        _boost("match", spec),
     )
 
 
@@ -332,8 +354,9 @@ def _phrase(kind: str, prefix: bool) -> Parser:
         _check_keys(kind, spec, {"query", "slop", "analyzer", "boost", "max_expansions", "zero_terms_query"})
         if "query" not in spec:
             raise ParsingError(f"[{kind}] requires query value")
-        return MatchPhrase(name, spec["query"], _number(kind, spec, "slop", 0, int), spec.get("analyzer"), prefix,
-                           _boost(kind, spec))
+        return MatchPhrase(
+            name, spec["query"], _number(kind, spec, "slop", 0, int), spec.get("analyzer"), prefix, _boost(kind, spec)
+        )
 
     return parse
 
@@ -354,10 +377,16 @@ def _multi_match(body: Any) -> Query:
     if kind not in _MULTI_TYPES:
         raise ParsingError(f"failed to parse [multi_match] query type [{kind}]. unknown type.")
     return MultiMatch(
-        body["query"], parse_fields(body.get("fields")), kind, str(body.get("operator", "or")).lower(),
-        _msm(body.get("minimum_should_match")), _number("multi_match", body, "tie_breaker", None),
-        None if body.get("fuzziness") is None else str(body["fuzziness"]), body.get("analyzer"),
-        _number("multi_match", body, "slop", 0, int), _boost("multi_match", body),
+        body["query"],
+        parse_fields(body.get("fields")),
+        kind,
+        str(body.get("operator", "or")).lower(),
+        _msm(body.get("minimum_should_match")),
+        _number("multi_match", body, "tie_breaker", None),
+        None if body.get("fuzziness") is None else str(body["fuzziness"]),
+        body.get("analyzer"),
+        _number("multi_match", body, "slop", 0, int),
+        _boost("multi_match", body),
     )
 
 
@@ -379,8 +408,11 @@ def _terms(body: Any) -> Query:
     body = _object("terms", body)
     fields = [k for k in body if k not in ("boost", "_name")]
     if len(fields) != 1:
-        raise ParsingError("[terms] query requires exactly one field" if not fields else
-                           f"[terms] query does not support multiple fields, found [{fields[0]}] and [{fields[1]}]")
+        raise ParsingError(
+            "[terms] query requires exactly one field"
+            if not fields
+            else f"[terms] query does not support multiple fields, found [{fields[0]}] and [{fields[1]}]"
+        )
     values = body[fields[0]]
     if not isinstance(values, list):
         raise ParsingError(f"[terms] query does not support [{fields[0]}]")
@@ -392,8 +424,24 @@ def _range(body: Any) -> Query:
     name, spec = _single_field("range", body)
     if not isinstance(spec, dict):
         raise ParsingError(f"[range] query does not support [{name}]")
-    _check_keys("range", spec, {"gt", "gte", "lt", "lte", "from", "to", "include_lower", "include_upper",
-                                "format", "boost", "time_zone", "relation"})
+    _check_keys(
+        "range",
+        spec,
+        {
+            "gt",
+            "gte",
+            "lt",
+            "lte",
+            "from",
+            "to",
+            "include_lower",
+            "include_upper",
+            "format",
+            "boost",
+            "time_zone",
+            "relation",
+        },
+    )
     gte, lte = spec.get("gte"), spec.get("lte")
     gt, lt = spec.get("gt"), spec.get("lt")
     if "from" in spec:
@@ -432,8 +480,11 @@ def _pattern(kind: str) -> Parser:
     def parse(body: Any) -> Query:
         name, spec = _single_field(kind, body)
         if isinstance(spec, dict):
-            _check_keys(kind, spec, {"value", "boost", "case_insensitive", "rewrite", "flags", "max_determinized_states",
-                                     "wildcard"})
+            _check_keys(
+                kind,
+                spec,
+                {"value", "boost", "case_insensitive", "rewrite", "flags", "max_determinized_states", "wildcard"},
+            )
             value = spec.get("value", spec.get("wildcard"))
             if value is None:
                 raise ParsingError(f"[{kind}] query requires a value")
@@ -452,22 +503,32 @@ def _fuzzy(body: Any) -> Query:
     name, spec = _single_field("fuzzy", body)
     if not isinstance(spec, dict):
         return Fuzzy(name, str(spec))
-    _check_keys("fuzzy", spec, {"value", "fuzziness", "prefix_length", "max_expansions", "transpositions", "boost",
-                                "rewrite"})
-    return Fuzzy(name, str(spec.get("value", "")), str(spec.get("fuzziness", "AUTO")),
-                 _number("fuzzy", spec, "prefix_length", 0, int),
-                 bool(spec.get("transpositions", True)), _boost("fuzzy", spec))
+    _check_keys(
+        "fuzzy", spec, {"value", "fuzziness", "prefix_length", "max_expansions", "transpositions", "boost", "rewrite"}
+    )
+    return Fuzzy(
+        name,
+        str(spec.get("value", "")),
+        str(spec.get("fuzziness", "AUTO")),
+        _number("fuzzy", spec, "prefix_length", 0, int),
+        bool(spec.get("transpositions", True)),
+        _boost("fuzzy", spec),
+    )
 
 
 @query_parser("bool")
 def _bool(body: Any) -> Query:
     body = _object("bool", body)
-    _check_keys("bool", body, {"must", "should", "filter", "must_not", "minimum_should_match", "boost",
-                               "adjust_pure_negative"})
+    _check_keys(
+        "bool", body, {"must", "should", "filter", "must_not", "minimum_should_match", "boost", "adjust_pure_negative"}
+    )
     return Bool(
-        _clauses("must", body.get("must")), _clauses("should", body.get("should")),
-        _clauses("filter", body.get("filter")), _clauses("must_not", body.get("must_not")),
-        _msm(body.get("minimum_should_match")), _boost("bool", body),
+        _clauses("must", body.get("must")),
+        _clauses("should", body.get("should")),
+        _clauses("filter", body.get("filter")),
+        _clauses("must_not", body.get("must_not")),
+        _msm(body.get("minimum_should_match")),
+        _boost("bool", body),
     )
 
 
@@ -486,14 +547,30 @@ def _dis_max(body: Any) -> Query:
     _check_keys("dis_max", body, {"queries", "tie_breaker", "boost"})
     if not body.get("queries"):
         raise ParsingError("[dis_max] requires 'queries' field with at least one clause")
-    return DisMax(_clauses("queries", body["queries"]), _number("dis_max", body, "tie_breaker", 0.0), _boost("dis_max", body))
+    return DisMax(
+        _clauses("queries", body["queries"]), _number("dis_max", body, "tie_breaker", 0.0), _boost("dis_max", body)
+    )
 
 
 @query_parser("function_score")
 def _function_score(body: Any) -> Query:
     body = _object("function_score", body)
-    _check_keys("function_score", body, {"query", "functions", "score_mode", "boost_mode", "max_boost", "min_score",
-                                         "boost", "weight", "field_value_factor", "filter"})
+    _check_keys(
+        "function_score",
+        body,
+        {
+            "query",
+            "functions",
+            "score_mode",
+            "boost_mode",
+            "max_boost",
+            "min_score",
+            "boost",
+            "weight",
+            "field_value_factor",
+            "filter",
+        },
+    )
     query = parse_query(body["query"]) if "query" in body else MatchAll()
     functions: list[Function] = []
     if "weight" in body or "field_value_factor" in body:
@@ -503,8 +580,12 @@ def _function_score(body: Any) -> Query:
             raise ParsingError("failed to parse [functions] array: malformed query, expected a [START_OBJECT]")
         functions.append(_function(spec, top_level=False))
     return FunctionScore(
-        query, tuple(functions), str(body.get("score_mode", "multiply")), str(body.get("boost_mode", "multiply")),
-        _number("function_score", body, "max_boost", None), _number("function_score", body, "min_score", None),
+        query,
+        tuple(functions),
+        str(body.get("score_mode", "multiply")),
+        str(body.get("boost_mode", "multiply")),
+        _number("function_score", body, "max_boost", None),
+        _number("function_score", body, "min_score", None),
         _boost("function_score", body),
     )
 
@@ -546,7 +627,12 @@ def _qs(kind: str, body: Any, *, simple: bool) -> Query:
         raise ParsingError(f"[{kind}] must be provided with a [query]")
     fields = parse_fields(body.get("fields") or body.get("default_field") or [])
     return QueryString(
-        str(body["query"]), fields, str(body.get("default_operator", "or")).lower(), simple, body.get("analyzer"),
-        _msm(body.get("minimum_should_match")), _boost(kind, body),
+        str(body["query"]),
+        fields,
+        str(body.get("default_operator", "or")).lower(),
+        simple,
+        body.get("analyzer"),
+        _msm(body.get("minimum_should_match")),
+        _boost(kind, body),
         {k: v for k, v in body.items() if k not in ("query", "fields", "default_field", "default_operator")},
     )

@@ -23,10 +23,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (
     key INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
-    source BLOB,               -- NULL marks a tombstone: the document was deleted
     seq_no INTEGER NOT NULL,
     primary_term INTEGER NOT NULL,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    -- Last, so that reading the small columns of a large document never walks its overflow pages.
+    source BLOB                -- NULL marks a tombstone: the document was deleted
 );
 CREATE TABLE IF NOT EXISTS ops (seq_no INTEGER PRIMARY KEY, doc_key INTEGER NOT NULL, kind INTEGER NOT NULL);
 """

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mlsearch.cli import main
+from mlsearch.errors import IllegalArgumentError
 from mlsearch.ml.export import export_model
 from mlsearch.ml.predictor import ModelConfig, PredictInput
 from mlsearch.ml.runtimes import get_runtime
@@ -117,3 +118,42 @@ def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["model", "export", str(tmp_path), "--out", str(tmp_path / "x.zip")]) == 2
     assert "not a Hugging Face model directory" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
+
+
+def _op_types(zip_path: Path) -> set[str]:
+    import onnx
+
+    with zipfile.ZipFile(zip_path) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".onnx"))
+        graph = onnx.load_from_string(zf.read(name)).graph
+    return {node.op_type for node in graph.node}
+
+
+def test_onnx_export_is_fused_and_keeps_its_interface(hf_dir: Path, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    result = export_model(hf_dir, "ONNX", tmp_path / "fused.zip", name="tiny")
+    ops = _op_types(result.path)
+    # onnxruntime's transformer optimizer replaced the attention subgraph and the LayerNorm/GELU chains.
+    assert {"Attention", "SkipLayerNormalization"} <= ops and "Softmax" not in ops
+    model_dir = _unpack(result.path, tmp_path / "fused")
+    session = ort.InferenceSession(str(model_dir / "tiny.onnx"), providers=["CPUExecutionProvider"])
+    (output,) = session.get_outputs()
+    assert output.name == "last_hidden_state" and output.shape == ["batch", "sequence", 16]
+    assert [i.shape for i in session.get_inputs()] == [["batch", "sequence"]] * len(session.get_inputs())
+
+
+def test_int8_quantization_is_opt_in_and_close(hf_dir: Path, tmp_path: Path) -> None:
+    plain = export_model(hf_dir, "ONNX", tmp_path / "fp32.zip")
+    quantized = export_model(hf_dir, "ONNX", tmp_path / "int8.zip", quantize="int8")
+    assert "MatMulInteger" not in _op_types(plain.path) and "MatMulInteger" in _op_types(quantized.path)
+    predictor = get_runtime("ONNX").load(
+        _unpack(quantized.path, tmp_path / "int8"),
+        "TEXT_EMBEDDING",
+        ModelConfig(embedding_dimension=16, pooling_mode="CLS", normalize_result=True),
+    )
+    got = np.stack([r[0].data for r in predictor.predict(PredictInput(text_docs=TEXTS))])
+    cosines = np.sum(got * _reference(hf_dir, TEXTS), axis=1)
+    assert cosines.min() > 0.9  # a 16-dim random model quantizes coarsely; MiniLM keeps ~0.99
+    with pytest.raises(IllegalArgumentError, match="unsupported quantization"):
+        export_model(hf_dir, "TORCH_SCRIPT", tmp_path / "ts.zip", quantize="int8")

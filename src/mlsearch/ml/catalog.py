@@ -195,8 +195,14 @@ class ResolvedArtifact:
         return self.model.config()
 
 
+# Bumped whenever the local conversion changes what it writes (2: ONNX graphs fused by onnxruntime's transformer
+# optimizer), so zips converted by an older mlsearch are not reused; the number is part of the cached file name.
+CACHE_FORMAT = 2
+
+
 def cached_zip_path(cache_dir: Path, name: str, version: str, model_format: str) -> Path:
-    return Path(cache_dir) / "models" / name / version / model_format.lower() / _zip_name(name, version, model_format)
+    stem = _zip_name(name, version, model_format).removesuffix(".zip")
+    return Path(cache_dir) / "models" / name / version / model_format.lower() / f"{stem}.c{CACHE_FORMAT}.zip"
 
 
 _convert_lock = threading.Lock()

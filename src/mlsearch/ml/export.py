@@ -3,12 +3,18 @@ and for registering a sentence-transformers directory directly.
 
 The zip holds, at its root, `<name>.onnx` or `<name>.pt`, `tokenizer.json` (padding off, truncation at the model's
 maximum length) and the model's `config.json` — the layout of OpenSearch's pretrained zips. Needs torch and
-transformers (the `torch` extra); both are imported only when an export runs."""
+transformers (the `torch` extra); both are imported only when an export runs.
+
+ONNX exports then go through onnxruntime's transformer optimizer (attention, LayerNorm, GELU and embedding fusions),
+which makes BERT-family encoders markedly faster on CPU; the fused graph is kept only when it reproduces the plain
+graph's outputs, so unsupported architectures fall back to the plain export. `quantize="int8"` additionally applies
+dynamic per-channel int8 weight quantization: faster still, but embeddings drift (cosine ~0.99), so it is opt-in."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -19,7 +25,10 @@ from mlsearch.errors import IllegalArgumentError
 from mlsearch.ml.runtimes._pooling import pooling_mode as canonical_pooling
 from mlsearch.ml.runtimes.torchscript import import_torch
 
+log = logging.getLogger(__name__)
+
 FORMATS = ("ONNX", "TORCH_SCRIPT")
+QUANTIZATIONS = ("int8",)
 ONNX_OPSET = 17  # ≥ 14 (scaled_dot_product / LayerNormalization fusions); 17 is what onnxruntime ≥ 1.12 runs natively
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed timestamps: the same model exports to the same bytes and hash
 
@@ -68,12 +77,15 @@ def export_model(
     pooling_mode: str | None = None,
     normalize: bool | None = None,
     max_length: int | None = None,
+    quantize: str | None = None,
 ) -> ExportResult:
     """Convert a HF (sentence-transformers, cross-encoder or masked-LM) directory into a model zip at `out_zip`."""
     src = Path(src_dir)
     fmt = fmt.upper()
     if fmt not in FORMATS:
         raise IllegalArgumentError(f"unsupported model format [{fmt}]; expected one of {list(FORMATS)}")
+    if quantize is not None and (fmt != "ONNX" or quantize.lower() not in QUANTIZATIONS):
+        raise IllegalArgumentError(f"unsupported quantization [{quantize}] for [{fmt}]; ONNX supports {QUANTIZATIONS}")
     if not (src / "config.json").is_file() or not (src / "tokenizer.json").is_file():
         raise IllegalArgumentError(f"[{src}] is not a Hugging Face model directory (config.json and tokenizer.json)")
     info = _describe(src, pooling_mode, normalize, max_length)
@@ -84,6 +96,8 @@ def export_model(
         work = Path(tmp)
         model_file = work / (f"{name}.onnx" if fmt == "ONNX" else f"{name}.pt")
         dim = _convert(src, info, fmt, model_file)
+        if fmt == "ONNX":
+            _optimize_onnx(model_file, info, quantize)
         _write_tokenizer(src / "tokenizer.json", work / "tokenizer.json", info.max_length)
         (work / "config.json").write_text(json.dumps(info.config, indent=2, sort_keys=True), encoding="utf-8")
         partial = out.with_suffix(out.suffix + ".part")
@@ -265,6 +279,83 @@ def _export_onnx(torch: Any, wrapper: Any, example: dict[str, Any], model_file: 
         do_constant_folding=True,
         dynamo=False,
     )
+
+
+def _optimize_onnx(model_file: Path, info: _Source, quantize: str | None) -> None:
+    """Fuse the exported graph in place (and quantize it when asked); keep the plain graph if fusion fails or changes
+    the outputs beyond float noise."""
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+    except ImportError:  # onnxruntime is a core dependency, but a trimmed install still gets a working export
+        log.warning("onnxruntime.transformers is unavailable: exporting an unfused ONNX graph")
+        return
+    fused = model_file.with_name(model_file.stem + ".fused.onnx")
+    try:
+        # Heads and width come from config.json: the optimizer cannot read them off torch's export (it then skips
+        # attention fusion). opt_level 1 = onnxruntime's basic, hardware-independent rewrites (constant folding,
+        # redundant nodes) before the fusions, so the file still runs on any CPU; the session applies its extended,
+        # machine-specific passes at load time.
+        heads = int(info.config.get("num_attention_heads") or info.config.get("n_heads") or 0)
+        hidden = int(info.config.get("hidden_size") or info.config.get("dim") or 0)
+        model = optimize_model(str(model_file), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1)
+        model.save_model_to_file(str(fused))
+    except Exception as exc:  # the optimizer raises whatever its pattern matchers hit on unfamiliar graphs
+        log.warning("ONNX fusion failed (%s): exporting the unfused graph", exc)
+        fused.unlink(missing_ok=True)
+    else:
+        if _same_outputs(model_file, fused, info, atol=1e-3):
+            fused.replace(model_file)
+        else:
+            log.warning("fused ONNX graph changed the outputs: exporting the unfused graph")
+            fused.unlink()
+    if quantize:
+        _quantize_int8(model_file)
+
+
+def _quantize_int8(model_file: Path) -> None:
+    """Dynamic int8: per-channel weights with reduce_range (7-bit), which keeps MiniLM at cosine ~0.99 of fp32."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = model_file.with_name(model_file.stem + ".pre.onnx")
+    quantized = model_file.with_name(model_file.stem + ".int8.onnx")
+    quant_pre_process(str(model_file), str(prepared), skip_symbolic_shape=True)
+    quantize_dynamic(
+        str(prepared),
+        str(quantized),
+        per_channel=True,
+        reduce_range=True,
+        weight_type=QuantType.QInt8,
+        # Shape inference cannot type the outputs of the fused com.microsoft ops; everything here is float32.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    prepared.unlink()
+    quantized.replace(model_file)
+
+
+def _same_outputs(reference: Path, candidate: Path, info: _Source, atol: float) -> bool:
+    """Both graphs on a padded batch of random tokens: equal within `atol` (relative to the output scale)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    vocab = int(info.config.get("vocab_size") or 30522)
+    ids = rng.integers(1, vocab, size=(3, 19), dtype=np.int64)
+    mask = np.ones_like(ids)
+    mask[1, 7:] = 0
+    mask[2, 12:] = 0
+    outputs = []
+    for path in (reference, candidate):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        names = [i.name for i in session.get_inputs()]
+        outputs.append(session.run(None, {n: feeds[n] for n in names})[0])
+    expected, actual = outputs
+    scale = max(1.0, float(np.abs(expected).max()))
+    # Padded positions are garbage either way; compare the rows' real tokens only for token-level outputs.
+    keep = mask.astype(bool) if expected.ndim == 3 else np.ones(expected.shape[0], dtype=bool)
+    return expected.shape == actual.shape and bool(np.abs(expected[keep] - actual[keep]).max() <= atol * scale)
 
 
 def _write_tokenizer(src: Path, dest: Path, max_length: int) -> None:

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,8 @@ from mlsearch.launcher import ServerProcess
 from mlsearch.ml import catalog
 from mlsearch.ml.runtimes._pooling import pooling_mode
 from tests.e2e.test_minilm_parity import FIXTURE, TEXTS
+from tests.neural_support import wait_deployed, wait_task
+from tests.unit.test_export import write_tiny_sentence_transformer
 
 MINILM = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
 ONLINE = "huggingface/sentence-transformers/paraphrase-MiniLM-L3-v2"  # served by the local artefact server
@@ -121,31 +122,11 @@ def _sha256(path: Path) -> str:
     return hashlib.file_digest(path.open("rb"), "sha256").hexdigest()
 
 
-def _wait_task(mlc: OpenSearch, task_id: str, timeout: float = 90.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = mlc.plugins.ml.get_task(task_id=task_id)
-        if task["state"] in ("COMPLETED", "FAILED"):
-            return task
-        assert time.monotonic() < deadline, task
-        time.sleep(0.05)
-
-
-def _wait_deployed(mlc: OpenSearch, model_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        model = mlc.plugins.ml.get_model(model_id=model_id)
-        if model["model_state"] in ("DEPLOYED", "DEPLOY_FAILED"):
-            return model
-        assert time.monotonic() < deadline, model
-        time.sleep(0.05)
-
-
 def _register(mlc: OpenSearch, body: dict[str, Any], *, deploy: bool = False) -> dict[str, Any]:
     params = {"deploy": "true"} if deploy else None
     created = mlc.plugins.ml.register_model(body=body, params=params)
     assert created["status"] == "CREATED" and "model_id" not in created
-    return _wait_task(mlc, created["task_id"])
+    return wait_task(mlc, created["task_id"])
 
 
 def _embed(mlc: OpenSearch, model_id: str, texts: list[str]) -> np.ndarray:
@@ -192,7 +173,7 @@ def test_pretrained_minilm_deploys_and_embeds_like_sentence_transformers(mlc: Op
         "TEXT_EMBEDDING",
     )
     model_id = task["model_id"]
-    model = _wait_deployed(mlc, model_id)
+    model = wait_deployed(mlc, model_id)
     assert model["model_state"] == "DEPLOYED", model
     assert model["algorithm"] == "TEXT_EMBEDDING" and model["model_format"] == "ONNX"
     assert model["model_config"]["embedding_dimension"] == 384
@@ -248,7 +229,7 @@ def test_custom_model_by_url_with_its_sha256(mlc: OpenSearch, served: tuple[str,
     }
     task = _register(mlc, body, deploy=True)
     assert task["state"] == "COMPLETED", task
-    assert _wait_deployed(mlc, task["model_id"])["model_state"] == "DEPLOYED"
+    assert wait_deployed(mlc, task["model_id"])["model_state"] == "DEPLOYED"
     got = _embed(mlc, task["model_id"], TEXTS[:4])
     assert _cosines(got, np.load(FIXTURE)[:4]).min() >= 0.999
     _undeploy_delete(mlc, task["model_id"])
@@ -291,7 +272,7 @@ def test_chunked_upload_of_the_same_zip(mlc: OpenSearch, minilm_zip: Path, node:
         assert mlc.plugins.ml.upload_chunk(model_id=model_id, chunk_number=n, body=chunk) == {"status": "Uploaded"}
     assert mlc.plugins.ml.get_model(model_id=model_id)["model_state"] == "REGISTERED"
     deploy = mlc.plugins.ml.deploy_model(model_id=model_id)
-    assert _wait_task(mlc, deploy["task_id"])["state"] == "COMPLETED"
+    assert wait_task(mlc, deploy["task_id"])["state"] == "COMPLETED"
     assert _embed(mlc, model_id, ["hello"]).shape == (1, 384)
     _undeploy_delete(mlc, model_id)
 
@@ -310,11 +291,11 @@ def test_chunked_upload_of_the_same_zip(mlc: OpenSearch, minilm_zip: Path, node:
 
 
 def test_hugging_face_directory_by_file_url(mlc: OpenSearch, tmp_path: Path) -> None:
-    hf_dir = _tiny_sentence_transformer(tmp_path / "tiny-st")
+    hf_dir = write_tiny_sentence_transformer(tmp_path / "tiny-st")
     body = {"name": "tiny-st", "version": "1.0.0", "model_format": "ONNX", "url": hf_dir.as_uri()}
     task = _register(mlc, body, deploy=True)
     assert task["state"] == "COMPLETED", task
-    model = _wait_deployed(mlc, task["model_id"])
+    model = wait_deployed(mlc, task["model_id"])
     assert model["model_state"] == "DEPLOYED", model
     config = model["model_config"]
     assert (config["embedding_dimension"], config["pooling_mode"], config["framework_type"]) == (
@@ -326,27 +307,3 @@ def test_hugging_face_directory_by_file_url(mlc: OpenSearch, tmp_path: Path) -> 
     assert got.shape == (2, 16)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
     _undeploy_delete(mlc, task["model_id"])
-
-
-def _tiny_sentence_transformer(path: Path) -> Path:
-    """A one-layer random BERT saved as a sentence-transformers directory (CLS pooling, normalised)."""
-    import torch
-    import transformers
-
-    from tests.unit.test_export import VOCAB, _write_tokenizer
-
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    transformers.BertModel(config).eval().save_pretrained(str(path))
-    _write_tokenizer(path)
-    (path / "modules.json").write_text(json.dumps([{"type": "sentence_transformers.models.Normalize"}]))
-    (path / "1_Pooling").mkdir()
-    (path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
-    return path

@@ -21,13 +21,13 @@ from tests.unit.test_runtimes import VOCAB, _write_tokenizer
 TEXTS = ["alpha beta", "gamma delta epsilon zeta eta theta", "iota", "kappa alpha beta gamma delta"]
 
 
-@pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def write_tiny_sentence_transformer(path: Path) -> Path:
+    """A tiny random BERT laid out as a sentence-transformers directory (CLS pooling, normalized)."""
     import torch
     import transformers
 
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-bert")
+    path.mkdir(parents=True, exist_ok=True)
     config = transformers.BertConfig(
         vocab_size=len(VOCAB),
         hidden_size=16,
@@ -43,6 +43,11 @@ def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
     (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 32}))
     return path
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_sentence_transformer(tmp_path_factory.mktemp("tiny-bert") / "model")
 
 
 def _reference(hf_dir: Path, texts: list[str]) -> np.ndarray:

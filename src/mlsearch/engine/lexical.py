@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import tantivy
 
+from mlsearch.engine._generations import drop_other_generations
 from mlsearch.engine.analysis import Analyzers, tantivy_name
 from mlsearch.engine.mapping import Field, Mappings, parse_document
 from mlsearch.engine.store import Store, StoredDoc
@@ -120,7 +121,7 @@ class LexicalIndex:
         self.writer = self.index.writer(_WRITER_HEAP, 1)
         self.checkpoint = -1 if checkpoint is None else checkpoint
         self.pending = False
-        self._drop_other_generations()
+        drop_other_generations(self.root, self.signature)
         self.index.reload()
         self._searcher = self.index.searcher()
 
@@ -130,11 +131,6 @@ class LexicalIndex:
             return int(data["seq_no"]) if data.get("signature") == self.signature else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-
-    def _drop_other_generations(self) -> None:
-        for child in self.root.iterdir():
-            if child.is_dir() and child.name != self.signature:
-                shutil.rmtree(child, ignore_errors=True)
 
     def needs_rebuild(self, mappings: Mappings) -> bool:
         return _signature(columns_for(mappings)) != self.signature

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mlsearch.engine._generations import drop_other_generations
 from mlsearch.engine.mapping import Mappings
 from mlsearch.engine.sparse.postings import SINGLE, FieldPostings, SparseSegment
 from mlsearch.engine.store import Store, StoredDoc
@@ -146,7 +147,7 @@ class SparseIndex:
 
     def recover(self, store: Store) -> None:
         """Catch up from the store's operations log, or rebuild from the store when the files can't be used."""
-        self._drop_other_generations()
+        drop_other_generations(self.root, self.signature)
         if not self.fields:
             return
         if not self._load():
@@ -174,13 +175,6 @@ class SparseIndex:
                 self.project(doc.key, orjson.loads(doc.source))
         self.refresh(store.max_seq_no)
 
-    def _drop_other_generations(self) -> None:
-        if not self.root.exists():
-            return
-        for child in self.root.iterdir():
-            if child.is_dir() and child.name != self.signature:
-                shutil.rmtree(child, ignore_errors=True)
-
     def needs_rebuild(self, mappings: Mappings) -> bool:
         return _signature(feature_fields(mappings)) != self.signature
 
@@ -189,7 +183,7 @@ class SparseIndex:
         if not self.needs_rebuild(mappings):
             return False
         self._configure(mappings)
-        self._drop_other_generations()
+        drop_other_generations(self.root, self.signature)
         self.rebuild(store)
         return True
 

@@ -19,6 +19,7 @@ import faiss
 import numpy as np
 import orjson
 
+from mlsearch.engine._generations import drop_other_generations
 from mlsearch.engine.mapping import Mappings
 from mlsearch.engine.store import Store, StoredDoc
 from mlsearch.engine.vectors import merge as merging
@@ -315,7 +316,7 @@ class VectorIndex:
     def recover(self, store: Store) -> None:
         """Catch up from the store's operations log, or rebuild from the store when the files can't be used."""
         with self._lock:
-            self._drop_other_generations()
+            drop_other_generations(self.root, self.signature)
             if not self.fields:
                 return
             if self._load():
@@ -342,13 +343,6 @@ class VectorIndex:
                     self.project(doc.key, orjson.loads(doc.source))
             self.refresh(store.max_seq_no)
 
-    def _drop_other_generations(self) -> None:
-        if not self.root.exists():
-            return
-        for child in self.root.iterdir():
-            if child.is_dir() and child.name != self.signature:
-                shutil.rmtree(child, ignore_errors=True)
-
     def needs_rebuild(self, mappings: Mappings) -> bool:
         return _signature(knn_specs(mappings, self.settings(), self._model)) != self.signature
 
@@ -358,7 +352,7 @@ class VectorIndex:
             return False
         with self._lock:
             self._configure(mappings)
-            self._drop_other_generations()
+            drop_other_generations(self.root, self.signature)
             self.rebuild(store)
         return True
 

@@ -70,7 +70,7 @@ class ConversationMemory:
             doc["application_type"] = application_type
         if additional_info is not None:
             doc["additional_info"] = additional_info
-        self._records.create(MEMORY_META_INDEX, memory_id, doc)
+        self._write(MEMORY_META_INDEX, DocOp("create", memory_id, doc))
         return memory_id
 
     def get_memory(self, memory_id: str) -> dict[str, Any]:
@@ -81,13 +81,14 @@ class ConversationMemory:
 
     def update_memory(self, memory_id: str, changes: dict[str, Any]) -> OpResult:
         self.get_memory(memory_id)
-        return self._records.update(MEMORY_META_INDEX, memory_id, {**changes, "updated_time": self._clock.now()})
+        partial = {**changes, "updated_time": self._clock.now()}
+        return self._write(MEMORY_META_INDEX, DocOp("update", memory_id, {"doc": partial}))
 
     def memories(self, max_results: int = 10, next_token: int = 0) -> tuple[list[dict[str, Any]], int | None]:
         """A page of memories, most recently updated first, and the next page's token (None on the last page)."""
         if max_results <= 0:
             raise ActionRequestValidationError("Validation Failed: 1: Can't list 0 or negative conversations;")
-        found = self._records.find_all(MEMORY_META_INDEX, {"match_all": {}}, size=_ALL)
+        found = self._find(MEMORY_META_INDEX, {"match_all": {}})
         found.sort(key=lambda item: (str(item[1].get("updated_time", "")), item[0]), reverse=True)
         page = [_memory_view(memory_id, doc) for memory_id, doc in found[next_token : next_token + max_results]]
         more = len(found) > next_token + max_results
@@ -99,8 +100,8 @@ class ConversationMemory:
         message_ids = [mid for mid, _ in self._all_messages(memory_id, traces=True)]
         if message_ids:
             ops = [DocOp("delete", mid) for mid in message_ids]
-            self._records.index(MEMORY_MESSAGE_INDEX).write(ops, refresh=True)
-        self._records.delete(MEMORY_META_INDEX, memory_id)
+            self._records.index(MEMORY_MESSAGE_INDEX).write(ops)
+        self._write(MEMORY_META_INDEX, DocOp("delete", memory_id))
 
     # ---- messages ---------------------------------------------------------------------------------------
 
@@ -137,8 +138,8 @@ class ConversationMemory:
         if trace_number is not None:
             doc["trace_number"] = trace_number
         message_id = new_id()
-        self._records.create(MEMORY_MESSAGE_INDEX, message_id, doc)
-        self._records.update(MEMORY_META_INDEX, memory_id, {"updated_time": stamp})
+        self._write(MEMORY_MESSAGE_INDEX, DocOp("create", message_id, doc))
+        self._write(MEMORY_META_INDEX, DocOp("update", memory_id, {"doc": {"updated_time": stamp}}))
         return message_id
 
     def update_message(
@@ -151,7 +152,7 @@ class ConversationMemory:
             changes["response"] = response
         if additional_info is not None:
             changes["additional_info"] = {**(doc.get("additional_info") or {}), **additional_info}
-        return self._records.update(MEMORY_MESSAGE_INDEX, message_id, changes)
+        return self._write(MEMORY_MESSAGE_INDEX, DocOp("update", message_id, {"doc": changes}))
 
     def get_message(self, message_id: str) -> dict[str, Any]:
         return _message_view(message_id, self._message_doc(message_id))
@@ -174,9 +175,27 @@ class ConversationMemory:
     def traces(self, message_id: str) -> list[dict[str, Any]]:
         """The traces of a message, by trace_number ascending."""
         self._message_doc(message_id)
-        found = self._records.find_all(MEMORY_MESSAGE_INDEX, {"term": {"parent_message_id": message_id}}, size=_ALL)
+        found = self._find(MEMORY_MESSAGE_INDEX, {"term": {"parent_message_id": message_id}})
         found.sort(key=lambda item: (int(item[1].get("trace_number") or 0), str(item[1].get("create_time", ""))))
         return [_message_view(mid, doc) for mid, doc in found]
+
+    def search(self, name: str, body: Any) -> dict[str, Any]:
+        """A `_search` over one of the memory indices, seeing every write made so far."""
+        self._records.index(name).refresh()
+        return self._records.search(name, body)
+
+    # Writes are durable in the store when they return and records are read back by id from it; the lexical
+    # projection is refreshed only when a listing or search needs it (a tantivy commit costs ~100 ms here, and
+    # a RAG turn or an agent step should not pay two of them).
+    def _write(self, name: str, op: DocOp) -> OpResult:
+        [result] = self._records.index(name).write([op])
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def _find(self, name: str, query: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        self._records.index(name).refresh()
+        return self._records.find_all(name, query, size=_ALL)
 
     def _message_doc(self, message_id: str) -> dict[str, Any]:
         doc = self._records.get(MEMORY_MESSAGE_INDEX, message_id)
@@ -188,7 +207,7 @@ class ConversationMemory:
         query: dict[str, Any] = {"bool": {"filter": [{"term": {"memory_id": memory_id}}]}}
         if not traces:
             query["bool"]["must_not"] = [{"exists": {"field": "trace_number"}}]
-        found = self._records.find_all(MEMORY_MESSAGE_INDEX, query, size=_ALL)
+        found = self._find(MEMORY_MESSAGE_INDEX, query)
         found.sort(key=lambda item: str(item[1].get("create_time", "")))
         return found
 

@@ -12,6 +12,7 @@ from mlsearch.engine.indices import Indices
 from mlsearch.errors import IllegalArgumentError, ResourceNotFoundError
 from mlsearch.ml.memory import ConversationMemory
 from mlsearch.ml.system_indices import SystemIndices
+from tests.conftest import RawHttp, assert_error
 
 MEM = "/_plugins/_ml/memory"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -90,3 +91,143 @@ def test_delete_memory_removes_its_messages(memory: ConversationMemory) -> None:
     with pytest.raises(ResourceNotFoundError):
         memory.get_message(message_id)
     assert memory.get_message(kept)["memory_id"] == other
+
+
+# ---- the REST API ------------------------------------------------------------------------------------------
+
+
+def _new_memory(http: RawHttp, name: str = "Conversation for a RAG pipeline") -> str:
+    status, body = http.request("POST", MEM, {"name": name})
+    assert status == 200, body
+    assert isinstance(body, dict) and set(body) == {"memory_id"}
+    return body["memory_id"]
+
+
+def test_create_get_update_and_delete_a_memory(http: RawHttp) -> None:
+    memory_id = _new_memory(http)
+    status, got = http.request("GET", f"{MEM}/{memory_id}")
+    assert status == 200
+    assert got["memory_id"] == memory_id and got["name"] == "Conversation for a RAG pipeline"
+    assert _ISO.match(got["create_time"]) and _ISO.match(got["updated_time"])
+    assert "user" not in got  # only with the security plugin
+
+    status, updated = http.request("PUT", f"{MEM}/{memory_id}", {"name": "renamed", "ignored": 1})
+    assert status == 200, updated
+    assert updated["_index"] == ".plugins-ml-memory-meta" and updated["_id"] == memory_id
+    assert updated["result"] == "updated"
+    status, got = http.request("GET", f"{MEM}/{memory_id}")
+    assert got["name"] == "renamed" and got["updated_time"] > got["create_time"]
+
+    status, deleted = http.request("DELETE", f"{MEM}/{memory_id}")
+    assert (status, deleted) == (200, {"success": True})
+    status, missing = http.request("GET", f"{MEM}/{memory_id}")
+    assert_error(missing, 404, "resource_not_found_exception", f"Memory [{memory_id}] not found")
+    status, missing = http.request("DELETE", f"{MEM}/{memory_id}")
+    assert_error(missing, 404, "resource_not_found_exception", f"Memory [{memory_id}] not found")
+
+
+def test_create_without_a_body_and_with_a_trailing_slash(http: RawHttp) -> None:
+    status, body = http.request("POST", MEM + "/")
+    assert status == 200 and isinstance(body, dict) and body["memory_id"]
+    _, got = http.request("GET", f"{MEM}/{body['memory_id']}")
+    assert got["name"] == ""
+
+
+def test_messages_round_trip_pagination_and_traces(http: RawHttp) -> None:
+    memory_id = _new_memory(http)
+    ids = []
+    for i in range(3):
+        status, body = http.request(
+            "POST",
+            f"{MEM}/{memory_id}/messages",
+            {
+                "input": f"question {i}",
+                "prompt_template": "Hello OpenAI",
+                "response": f"answer {i}",
+                "origin": "MyFirstOpenAIWrapper",
+                "additional_info": {"suggestion": "api.openai.com"},
+            },
+        )
+        assert status == 200, body
+        ids.append(body["message_id"])
+
+    status, message = http.request("GET", f"{MEM}/message/{ids[0]}")
+    assert status == 200
+    assert message["memory_id"] == memory_id and message["message_id"] == ids[0]
+    assert message["input"] == "question 0" and message["origin"] == "MyFirstOpenAIWrapper"
+    assert message["additional_info"] == {"suggestion": "api.openai.com"}
+
+    status, page = http.request("GET", f"{MEM}/{memory_id}/messages?max_results=2")
+    assert [m["message_id"] for m in page["messages"]] == ids[:2] and page["next_token"] == 2
+    status, page = http.request("GET", f"{MEM}/{memory_id}/messages?max_results=2&next_token=2")
+    assert [m["message_id"] for m in page["messages"]] == ids[2:] and "next_token" not in page
+
+    status, body = http.request(
+        "POST", f"{MEM}/{memory_id}/messages", {"input": "tool call", "parent_message_id": ids[0], "trace_number": 1}
+    )
+    assert status == 200
+    status, traces = http.request("GET", f"{MEM}/message/{ids[0]}/traces")
+    assert [t["message_id"] for t in traces["traces"]] == [body["message_id"]]
+    assert traces["traces"][0]["trace_number"] == 1
+    status, page = http.request("GET", f"{MEM}/{memory_id}/messages")
+    assert len(page["messages"]) == 3  # traces are not messages
+
+
+def test_update_message_merges_additional_info(http: RawHttp) -> None:
+    memory_id = _new_memory(http)
+    _, body = http.request("POST", f"{MEM}/{memory_id}/messages", {"input": "q", "additional_info": {"a": "1"}})
+    message_id = body["message_id"]
+    status, result = http.request("PUT", f"{MEM}/message/{message_id}", {"additional_info": {"feedback": "thumbs up"}})
+    assert status == 200, result
+    assert result["_index"] == ".plugins-ml-memory-message" and result["forced_refresh"] is True
+    _, message = http.request("GET", f"{MEM}/message/{message_id}")
+    assert message["additional_info"] == {"a": "1", "feedback": "thumbs up"}
+
+
+def test_message_errors(http: RawHttp) -> None:
+    memory_id = _new_memory(http)
+    _, body = http.request("POST", f"{MEM}/{memory_id}/messages", {"input": ""})
+    assert_error(body, 400, "illegal_argument_exception", "At least one of the following parameters must be non-empty")
+    _, body = http.request("POST", f"{MEM}/nope/messages", {"input": "q"})
+    assert_error(body, 404, "resource_not_found_exception", "Memory [nope] not found")
+    _, body = http.request("GET", f"{MEM}/message/nope")
+    assert_error(body, 404, "resource_not_found_exception", "Message [nope] not found")
+    _, body = http.request("GET", f"{MEM}/{memory_id}/messages?max_results=0")
+    assert_error(body, 400, "action_request_validation_exception", "must be positive")
+
+
+def test_list_memories_most_recently_updated_first(http: RawHttp) -> None:
+    first, second = _new_memory(http, "first"), _new_memory(http, "second")
+    http.request("POST", f"{MEM}/{first}/messages", {"input": "bump"})
+    status, page = http.request("GET", f"{MEM}?max_results=2")
+    assert status == 200
+    assert [m["memory_id"] for m in page["memories"]] == [first, second]
+    assert page["next_token"] == 2 or len(page["memories"]) < 2
+
+
+def test_search_memories_and_messages(http: RawHttp) -> None:
+    memory_id = _new_memory(http, "searchable unicorn memory")
+    other = _new_memory(http, "other")
+    http.request("POST", f"{MEM}/{memory_id}/messages", {"input": "rainbow question", "response": "r"})
+    http.request("POST", f"{MEM}/{other}/messages", {"input": "rainbow question", "response": "r"})
+    status, found = http.request("POST", f"{MEM}/_search", {"query": {"match": {"name": "unicorn"}}})
+    assert status == 200, found
+    hits = found["hits"]["hits"]
+    assert [h["_id"] for h in hits] == [memory_id]
+    assert "memory_id" not in hits[0]["_source"] and hits[0]["_source"]["name"] == "searchable unicorn memory"
+    status, found = http.request("GET", f"{MEM}/{memory_id}/_search", {"query": {"match": {"input": "rainbow"}}})
+    assert status == 200, found
+    assert [h["_source"]["memory_id"] for h in found["hits"]["hits"]] == [memory_id]
+
+
+def test_memory_feature_setting_gates_the_api(http: RawHttp) -> None:
+    key = "plugins.ml_commons.memory_feature_enabled"
+    status, _ = http.request("PUT", "/_cluster/settings", {"persistent": {key: False}})
+    assert status == 200
+    try:
+        status, body = http.request("POST", MEM, {"name": "x"})
+        assert_error(body, 500, "exception", "The Conversation Memory feature is not enabled")
+    finally:
+        http.request("PUT", "/_cluster/settings", {"persistent": {key: None}})
+    _, body = http.request("POST", MEM, {"name": "x"})
+    assert status == 200

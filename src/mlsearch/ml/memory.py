@@ -159,7 +159,7 @@ class ConversationMemory:
 
     def messages(self, memory_id: str, max_results: int = 10, next_token: int = 0) -> list[dict[str, Any]]:
         """A page of a memory's messages, oldest first (traces excluded)."""
-        _check_page(max_results, next_token, "interactions")
+        check_page(max_results, next_token, "interactions")
         found = self._all_messages(memory_id)
         return [_message_view(mid, doc) for mid, doc in found[next_token : next_token + max_results]]
 
@@ -212,7 +212,7 @@ class ConversationMemory:
         return found
 
 
-def _check_page(max_results: int, next_token: int, what: str) -> None:
+def check_page(max_results: int, next_token: int, what: str) -> None:
     if max_results <= 0:
         raise ActionRequestValidationError(f"Validation Failed: 1: The number of {what} to retrieve must be positive;")
     if next_token < 0:

@@ -229,5 +229,5 @@ def test_memory_feature_setting_gates_the_api(http: RawHttp) -> None:
         assert_error(body, 500, "exception", "The Conversation Memory feature is not enabled")
     finally:
         http.request("PUT", "/_cluster/settings", {"persistent": {key: None}})
-    _, body = http.request("POST", MEM, {"name": "x"})
-    assert status == 200
+    status, body = http.request("POST", MEM, {"name": "x"})
+    assert status == 200, body

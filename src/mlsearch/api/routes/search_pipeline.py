@@ -74,7 +74,8 @@ def resolve(node: Node, param: str | None, body: dict[str, Any], indices: Sequen
 
 
 def context_for(node: Node, body: dict[str, Any]) -> SearchContext:
-    """A search context whose reranker reaches models through the ML service (cross-encoder `similarity`)."""
+    """A search context whose processors reach models through the ML service (cross-encoder `similarity`, LLM
+    `generate`) and the node's conversation memory."""
 
     def similarity(model_id: str, query_text: str, texts: Sequence[str]) -> list[float]:
         results = node.ml.infer(model_id, PredictInput(text_docs=list(texts), query_text=query_text))
@@ -88,4 +89,17 @@ def context_for(node: Node, body: dict[str, Any]) -> SearchContext:
             raise IllegalArgumentError(f"model [{model_id}] did not return one similarity score per document")
         return scores
 
-    return SearchContext(request=body, similarity=similarity)
+    def generate(model_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        results = node.ml.infer(model_id, PredictInput(parameters=parameters))
+        first = results[0][0] if results and results[0] else None
+        if first is None or first.data_as_map is None:
+            raise IllegalArgumentError(f"model [{model_id}] did not return a response map")
+        return first.data_as_map
+
+    return SearchContext(
+        request=body,
+        similarity=similarity,
+        generate=generate,
+        memory=node.memory,
+        setting=node.cluster_settings.get,
+    )

@@ -23,12 +23,29 @@ class Similarity(Protocol):
     def __call__(self, model_id: str, query_text: str, texts: Sequence[str]) -> list[float]: ...
 
 
+class Generate(Protocol):
+    """How a RAG processor reaches an LLM (a remote model): connector parameters in, the first output's dataAsMap out."""
+
+    def __call__(self, model_id: str, parameters: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class Conversations(Protocol):
+    """The conversation memory a RAG processor reads history from and records its exchange in."""
+
+    def recent_messages(self, memory_id: str, n: int) -> list[dict[str, Any]]: ...
+
+    def add_message(self, memory_id: str, **fields: Any) -> str: ...
+
+
 @dataclass(slots=True)
 class SearchContext:
-    """What response processors may look at: the (rewritten) request body and the model scorer."""
+    """What response processors may look at: the (rewritten) request body, the model scorer, the LLM and memory."""
 
     request: dict[str, Any]
     similarity: Similarity | None = None
+    generate: Generate | None = None
+    memory: Conversations | None = None
+    setting: Callable[[str], Any] | None = None
     state: dict[str, Any] = field(default_factory=dict)  # request processors leave notes (oversample) here
 
 

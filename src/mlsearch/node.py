@@ -14,6 +14,7 @@ import orjson
 from mlsearch.cluster_settings import ClusterSettings, cluster_settings_registry
 from mlsearch.config import Settings
 from mlsearch.engine.indices import Indices
+from mlsearch.ml.memory import ConversationMemory
 from mlsearch.ml.service import MLService
 from mlsearch.ml.wiring import build_ml_service
 from mlsearch.pipelines.base import Services
@@ -31,6 +32,7 @@ class Node:
     ml: MLService
     pipelines: PipelineStore
     search_pipelines: SearchPipelineStore
+    memory: ConversationMemory
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
@@ -75,6 +77,7 @@ def build_node(settings: Settings) -> Node:
         ml=ml,
         pipelines=_pipelines(data, indices, ml),
         search_pipelines=SearchPipelineStore(data / "search_pipelines.json"),
+        memory=ConversationMemory(ml.records),
     )
 
 

@@ -22,6 +22,8 @@ TASK_INDEX = ".plugins-ml-task"
 CONFIG_INDEX = ".plugins-ml-config"
 CONNECTOR_INDEX = ".plugins-ml-connector"
 AGENT_INDEX = ".plugins-ml-agent"
+MEMORY_META_INDEX = ".plugins-ml-memory-meta"
+MEMORY_MESSAGE_INDEX = ".plugins-ml-memory-message"
 
 _KEYWORD_NAME = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
 _DATE = {"type": "date", "format": "strict_date_time||epoch_millis"}
@@ -125,6 +127,32 @@ _MAPPINGS: dict[str, dict[str, Any]] = {
     CONFIG_INDEX: {
         "dynamic": "false",
         "properties": {"type": {"type": "keyword"}, "create_time": _DATE, "last_updated_time": _DATE},
+    },
+    MEMORY_META_INDEX: {
+        "dynamic": "false",
+        "properties": {
+            "name": {"type": "text"},
+            "create_time": _DATE,
+            "updated_time": _DATE,
+            "user": {"type": "keyword"},
+            "application_type": {"type": "keyword"},
+            "additional_info": {"type": "flat_object"},
+        },
+    },
+    MEMORY_MESSAGE_INDEX: {
+        "dynamic": "false",
+        "properties": {
+            "memory_id": {"type": "keyword"},
+            "create_time": _DATE,
+            "updated_time": _DATE,
+            "input": {"type": "text"},
+            "prompt_template": {"type": "text"},
+            "response": {"type": "text"},
+            "origin": {"type": "keyword"},
+            "additional_info": {"type": "flat_object"},
+            "parent_message_id": {"type": "keyword"},
+            "trace_number": {"type": "long"},
+        },
     },
 }
 _SETTINGS = {"index": {"number_of_shards": 1, "number_of_replicas": 1, "hidden": True}}

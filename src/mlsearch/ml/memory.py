@@ -1,0 +1,255 @@
+"""Conversational memory (ML Commons' "conversations"): memories in `.plugins-ml-memory-meta`, their messages and
+traces in `.plugins-ml-memory-message`. Used by the memory REST API, the RAG search processor and agents."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mlsearch.engine.index import DocOp, OpResult
+from mlsearch.errors import ActionRequestValidationError, IllegalArgumentError, MLSearchError, ResourceNotFoundError
+from mlsearch.ml.ids import new_id
+from mlsearch.ml.system_indices import MEMORY_MESSAGE_INDEX, MEMORY_META_INDEX, SystemIndices
+
+FEATURE_SETTING = "plugins.ml_commons.memory_feature_enabled"
+FEATURE_DISABLED = (
+    "The Conversation Memory feature is not enabled. To enable, please update the setting " + FEATURE_SETTING
+)
+MESSAGE_FIELDS = ("input", "prompt_template", "response", "origin", "additional_info")
+_ALL = 10000  # the most messages or memories one listing reads
+
+
+class MemoryFeatureDisabledError(MLSearchError):
+    """ML Commons raises a bare OpenSearchException here: type `exception`, status 500."""
+
+    status = 500
+    error_type = "exception"
+
+    def __init__(self) -> None:
+        super().__init__(FEATURE_DISABLED)
+
+
+def check_enabled(setting: Callable[[str], Any]) -> None:
+    if not setting(FEATURE_SETTING):
+        raise MemoryFeatureDisabledError()
+
+
+class _Clock:
+    """ISO-8601 instants (microseconds, `Z`) that strictly increase, so that sorting by time keeps insertion order
+    even for messages written within the same microsecond."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def now(self) -> str:
+        with self._lock:
+            stamp = max(datetime.now(UTC), self._last + timedelta(microseconds=1))
+            self._last = stamp
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ConversationMemory:
+    """Memories and messages in the system indices .plugins-ml-memory-meta / .plugins-ml-memory-message."""
+
+    def __init__(self, records: SystemIndices) -> None:
+        self._records = records
+        self._clock = _Clock()
+
+    # ---- memories ---------------------------------------------------------------------------------------
+
+    def create_memory(
+        self, name: str | None = None, *, application_type: str | None = None, additional_info: dict | None = None
+    ) -> str:
+        memory_id = new_id()
+        stamp = self._clock.now()
+        doc: dict[str, Any] = {"name": name or "", "create_time": stamp, "updated_time": stamp}
+        if application_type is not None:
+            doc["application_type"] = application_type
+        if additional_info is not None:
+            doc["additional_info"] = additional_info
+        self._write(MEMORY_META_INDEX, DocOp("create", memory_id, doc))
+        return memory_id
+
+    def get_memory(self, memory_id: str) -> dict[str, Any]:
+        doc = self._records.get(MEMORY_META_INDEX, memory_id)
+        if doc is None:
+            raise ResourceNotFoundError(f"Memory [{memory_id}] not found")
+        return _memory_view(memory_id, doc)
+
+    def update_memory(self, memory_id: str, changes: dict[str, Any]) -> OpResult:
+        self.get_memory(memory_id)
+        partial = {**changes, "updated_time": self._clock.now()}
+        return self._write(MEMORY_META_INDEX, DocOp("update", memory_id, {"doc": partial}))
+
+    def memories(self, max_results: int = 10, next_token: int = 0) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of memories, most recently updated first, and the next page's token (None on the last page)."""
+        if max_results <= 0:
+            raise ActionRequestValidationError("Validation Failed: 1: Can't list 0 or negative conversations;")
+        found = self._find(MEMORY_META_INDEX, {"match_all": {}})
+        found.sort(key=lambda item: (str(item[1].get("updated_time", "")), item[0]), reverse=True)
+        page = [_memory_view(memory_id, doc) for memory_id, doc in found[next_token : next_token + max_results]]
+        more = len(found) > next_token + max_results
+        return page, (next_token + max_results if more else None)
+
+    def delete_memory(self, memory_id: str) -> None:
+        """The memory and all its messages (and their traces)."""
+        self.get_memory(memory_id)
+        message_ids = [mid for mid, _ in self._all_messages(memory_id, traces=True)]
+        if message_ids:
+            ops = [DocOp("delete", mid) for mid in message_ids]
+            self._records.index(MEMORY_MESSAGE_INDEX).write(ops)
+        self._write(MEMORY_META_INDEX, DocOp("delete", memory_id))
+
+    # ---- messages ---------------------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        memory_id: str,
+        *,
+        input: str | None = None,
+        prompt_template: str | None = None,
+        response: str | None = None,
+        origin: str | None = None,
+        additional_info: dict | None = None,
+        parent_message_id: str | None = None,
+        trace_number: int | None = None,
+    ) -> str:
+        fields = {
+            "input": input,
+            "prompt_template": prompt_template,
+            "response": response,
+            "origin": origin,
+            "additional_info": additional_info,
+        }
+        if all(_empty(v) for v in fields.values()):
+            raise IllegalArgumentError(
+                "At least one of the following parameters must be non-empty: "
+                "input, prompt_template, response, origin, additional_info"
+            )
+        self.get_memory(memory_id)
+        stamp = self._clock.now()
+        doc: dict[str, Any] = {"memory_id": memory_id, "create_time": stamp, "updated_time": stamp}
+        doc.update({k: v for k, v in fields.items() if v is not None})
+        if parent_message_id is not None:
+            doc["parent_message_id"] = parent_message_id
+        if trace_number is not None:
+            doc["trace_number"] = trace_number
+        message_id = new_id()
+        self._write(MEMORY_MESSAGE_INDEX, DocOp("create", message_id, doc))
+        self._write(MEMORY_META_INDEX, DocOp("update", memory_id, {"doc": {"updated_time": stamp}}))
+        return message_id
+
+    def update_message(
+        self, message_id: str, *, response: str | None = None, additional_info: dict | None = None
+    ) -> OpResult:
+        """`additional_info` keys are merged into the stored map; `response` replaces the stored one."""
+        doc = self._message_doc(message_id)
+        changes: dict[str, Any] = {"updated_time": self._clock.now()}
+        if response is not None:
+            changes["response"] = response
+        if additional_info is not None:
+            changes["additional_info"] = {**(doc.get("additional_info") or {}), **additional_info}
+        return self._write(MEMORY_MESSAGE_INDEX, DocOp("update", message_id, {"doc": changes}))
+
+    def get_message(self, message_id: str) -> dict[str, Any]:
+        return _message_view(message_id, self._message_doc(message_id))
+
+    def messages(self, memory_id: str, max_results: int = 10, next_token: int = 0) -> list[dict[str, Any]]:
+        """A page of a memory's messages, oldest first (traces excluded)."""
+        _check_page(max_results, next_token, "interactions")
+        found = self._all_messages(memory_id)
+        return [_message_view(mid, doc) for mid, doc in found[next_token : next_token + max_results]]
+
+    def message_count(self, memory_id: str) -> int:
+        return len(self._all_messages(memory_id))
+
+    def recent_messages(self, memory_id: str, n: int) -> list[dict[str, Any]]:
+        """The last n (non-trace) messages, oldest first."""
+        if n <= 0:
+            return []
+        return [_message_view(mid, doc) for mid, doc in self._all_messages(memory_id)[-n:]]
+
+    def traces(self, message_id: str) -> list[dict[str, Any]]:
+        """The traces of a message, by trace_number ascending."""
+        self._message_doc(message_id)
+        found = self._find(MEMORY_MESSAGE_INDEX, {"term": {"parent_message_id": message_id}})
+        found.sort(key=lambda item: (int(item[1].get("trace_number") or 0), str(item[1].get("create_time", ""))))
+        return [_message_view(mid, doc) for mid, doc in found]
+
+    def search(self, name: str, body: Any) -> dict[str, Any]:
+        """A `_search` over one of the memory indices, seeing every write made so far."""
+        self._records.index(name).refresh()
+        return self._records.search(name, body)
+
+    # Writes are durable in the store when they return and records are read back by id from it; the lexical
+    # projection is refreshed only when a listing or search needs it (a tantivy commit costs ~100 ms here, and
+    # a RAG turn or an agent step should not pay two of them).
+    def _write(self, name: str, op: DocOp) -> OpResult:
+        [result] = self._records.index(name).write([op])
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def _find(self, name: str, query: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        self._records.index(name).refresh()
+        return self._records.find_all(name, query, size=_ALL)
+
+    def _message_doc(self, message_id: str) -> dict[str, Any]:
+        doc = self._records.get(MEMORY_MESSAGE_INDEX, message_id)
+        if doc is None:
+            raise ResourceNotFoundError(f"Message [{message_id}] not found")
+        return doc
+
+    def _all_messages(self, memory_id: str, *, traces: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        query: dict[str, Any] = {"bool": {"filter": [{"term": {"memory_id": memory_id}}]}}
+        if not traces:
+            query["bool"]["must_not"] = [{"exists": {"field": "trace_number"}}]
+        found = self._find(MEMORY_MESSAGE_INDEX, query)
+        found.sort(key=lambda item: str(item[1].get("create_time", "")))
+        return found
+
+
+def _check_page(max_results: int, next_token: int, what: str) -> None:
+    if max_results <= 0:
+        raise ActionRequestValidationError(f"Validation Failed: 1: The number of {what} to retrieve must be positive;")
+    if next_token < 0:
+        raise ActionRequestValidationError("Validation Failed: 1: The starting position must be nonnegative;")
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == {}
+
+
+def _memory_view(memory_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "memory_id": memory_id,
+        "create_time": doc.get("create_time"),
+        "updated_time": doc.get("updated_time"),
+        "name": doc.get("name"),
+    }
+    for key in ("user", "application_type", "additional_info"):
+        if doc.get(key) is not None:
+            out[key] = doc[key]
+    return out
+
+
+def _message_view(message_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """As ML Commons' Interaction renders: blank text fields are left out."""
+    out: dict[str, Any] = {
+        "memory_id": doc.get("memory_id"),
+        "message_id": message_id,
+        "create_time": doc.get("create_time"),
+    }
+    if doc.get("updated_time") is not None:
+        out["updated_time"] = doc["updated_time"]
+    for key in ("input", "prompt_template", "response", "origin"):
+        value = doc.get(key)
+        if isinstance(value, str) and value.strip():
+            out[key] = value
+    for key in ("additional_info", "parent_message_id", "trace_number"):
+        if doc.get(key) is not None:
+            out[key] = doc[key]
+    return out

@@ -3,6 +3,7 @@ models), index listings, connector calls and model inference, all in-process."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,4 +79,8 @@ def _row(index: Any) -> dict[str, Any]:
 
 
 def _dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+    total = 0
+    for item in Path(path).rglob("*"):
+        with contextlib.suppress(OSError):  # a file removed (merged segment) while we walk
+            total += item.stat().st_size if item.is_file() else 0
+    return total

@@ -17,11 +17,14 @@ def tensor_value(tensor: Tensor) -> Any:
 
 
 def pick(data: Any, params: dict[str, str], field: str) -> Any:
-    """The answer inside a model's output: `response_filter` (JSONPath) first, then the `field` key, else all."""
-    if params.get("response_filter"):
-        return jsonpath.read(data, params["response_filter"])
+    """The answer inside a model's output: the `field` key (the connector already applied `response_filter`, so the
+    output is `{"response": ...}`), else the `response_filter` JSONPath, else all of it."""
     if isinstance(data, dict) and field in data:
         return data[field]
+    if params.get("response_filter"):
+        found = jsonpath.read(data, params["response_filter"])
+        if found is not None:
+            return found
     return data
 
 

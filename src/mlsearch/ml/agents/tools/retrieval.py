@@ -27,9 +27,18 @@ def render_hits(response: dict[str, Any]) -> str:
         return NO_MATCH
     lines = []
     for hit in hits:
-        doc = {"_index": hit["_index"], "_source": hit.get("_source"), "_id": hit["_id"], "_score": hit["_score"]}
-        lines.append(orjson.dumps(doc).decode())
+        doc = {
+            "_index": hit["_index"],
+            "_source": hit.get("_source"),
+            "_id": hit["_id"],
+            "_score": _score(hit["_score"]),
+        }
+        lines.append(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY).decode())
     return "\n".join(lines) + "\n"
+
+
+def _score(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _source_fields(params: dict[str, str]) -> list[str] | None:

@@ -226,3 +226,52 @@ def test_async_execute_runs_as_a_task(http: RawHttp, client: OpenSearch, llm: Sc
     assert task["state"] == "COMPLETED" and task["task_type"] == "AGENT_EXECUTION" and task["function_name"] == "AGENT"
     final = outputs(task["response"])
     assert final["response"] == "Done later." and final["memory_id"] == out["response"]["memory_id"]
+
+
+def test_conversational_flow_and_agent_tool(http: RawHttp, llm: ScriptedLLM, corpus: dict) -> None:
+    model_id = chat_model(http, llm.url, REACT_BODY)
+    tool = {
+        "type": "MLModelTool",
+        "parameters": {
+            "model_id": model_id,
+            "response_filter": "$.choices[0].message.content",
+            "prompt": "${parameters.chat_history:-}Q: ${parameters.question}",
+        },
+    }
+    status, out = http.request(
+        "POST", f"{ML}/agents/_register", {"name": "chat flow", "type": "conversational_flow", "tools": [tool]}
+    )
+    inner = out["agent_id"]
+    outer = {"name": "outer", "type": "flow", "tools": [{"type": "AgentTool", "parameters": {"agent_id": inner}}]}
+    status, out = http.request("POST", f"{ML}/agents/_register", outer)
+    outer_id = out["agent_id"]
+    llm.say("one").say("two")
+    status, out = execute(http, inner, {"question": "q1"})
+    assert status == 200, out
+    first = outputs(out)
+    assert first["MLModelTool"] == "one" and first["memory_id"] and first["parent_interaction_id"]
+    status, out = execute(http, outer_id, {"question": "q2"})
+    assert status == 200, out
+    assert outputs(out) == {"AgentTool": "two"}
+
+
+def test_plan_execute_and_reflect(http: RawHttp, llm: ScriptedLLM, corpus: dict) -> None:
+    model_id = chat_model(http, llm.url, REACT_BODY)
+    body = {
+        "name": "planner",
+        "type": "plan_execute_and_reflect",
+        "llm": {"model_id": model_id, "parameters": {"response_filter": "$.choices[0].message.content"}},
+        "memory": {"type": "conversation_index"},
+        "tools": [{"type": "ListIndexTool"}],
+    }
+    status, out = http.request("POST", f"{ML}/agents/_register", body)
+    agent_id = out["agent_id"]
+    llm.say('{"steps": ["count the indices"]}')
+    llm.say(json.dumps({"thought": "done", "final_answer": "There are some indices."}))
+    llm.say('{"result": "The cluster has some indices."}')
+    status, out = execute(http, agent_id, {"question": "How many indices?"})
+    assert status == 200, out
+    final = outputs(out)
+    assert final["response"] == {"response": "The cluster has some indices."}
+    assert final["executor_agent_memory_id"] != final["memory_id"]
+    assert "count the indices" in llm.prompts()[1] and "There are some indices." in llm.prompts()[2]

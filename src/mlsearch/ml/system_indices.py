@@ -21,6 +21,7 @@ MODEL_INDEX = ".plugins-ml-model"
 TASK_INDEX = ".plugins-ml-task"
 CONFIG_INDEX = ".plugins-ml-config"
 CONNECTOR_INDEX = ".plugins-ml-connector"
+AGENT_INDEX = ".plugins-ml-agent"
 MEMORY_META_INDEX = ".plugins-ml-memory-meta"
 MEMORY_MESSAGE_INDEX = ".plugins-ml-memory-message"
 
@@ -103,6 +104,22 @@ _MAPPINGS: dict[str, dict[str, Any]] = {
             "protocol": {"type": "keyword"},
             "backend_roles": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
             "access": {"type": "keyword"},
+            "created_time": _DATE,
+            "last_updated_time": _DATE,
+        },
+    },
+    AGENT_INDEX: {
+        "dynamic": "false",
+        "properties": {
+            "name": _KEYWORD_NAME,
+            "type": {"type": "keyword"},
+            "description": {"type": "text"},
+            "app_type": {"type": "keyword"},
+            "is_hidden": {"type": "boolean"},
+            "llm": {"type": "object", "enabled": False},
+            "tools": {"type": "object", "enabled": False},
+            "parameters": {"type": "object", "enabled": False},
+            "memory": {"type": "object", "enabled": False},
             "created_time": _DATE,
             "last_updated_time": _DATE,
         },

@@ -1,8 +1,10 @@
 """10k texts through an embedding connector to a local OpenAI-like provider with 20 ms latency.
 
 Reports texts/s against the ideal (max_connection / latency x batch), then the same with the provider answering 429
-to 20% of requests: every text must come back embedded, none lost. The provider runs in its own process so that it
-does not compete with the client for the GIL; the client is the connector's RemotePredictor, as a deployed model uses it.
+to 20% of requests: every text must come back embedded, none lost. The provider runs in its own process (asyncio,
+raw HTTP/1.1 keep-alive, precomputed answers per batch size) so that it is not the bottleneck and does not compete with
+the client for the GIL; the client is the connector's RemotePredictor, as a deployed model uses it. The baseline is bare
+httpx posting prebuilt bodies over the same pool size, in the same run.
 
     PYTHONPATH=src:. python bench/remote.py [--texts 10000] [--batch 32] [--connections 8]"""
 
@@ -26,12 +28,61 @@ LATENCY = 0.020
 SECRET = "sk-test-secret-123"
 
 
-def _serve(port_queue: Any, fail_rate: float) -> None:
-    from tests.providers import Provider
+def _serve(port_queue: Any, fail_rate: float, latency: float) -> None:
+    """The bench's provider: asyncio with raw HTTP/1.1 keep-alive and precomputed answers per batch size, so the
+    provider side costs microseconds per request and the measurement is of the client (tests keep their own provider)."""
+    import asyncio
 
-    provider = Provider(latency=LATENCY, fail_rate=fail_rate, retry_after=None)
-    port_queue.put(provider.server.server_address[1])
-    provider.thread.join()
+    asyncio.run(_provider_main(port_queue, fail_rate, latency))
+
+
+async def _provider_main(port_queue: Any, fail_rate: float, latency: float) -> None:
+    import asyncio
+    import random
+
+    answers: dict[int, bytes] = {}
+    rng = random.Random(7)
+    throttled = _http(429, b'{"error": {"message": "Rate limit reached", "type": "requests"}}')
+
+    def answer(count: int) -> bytes:
+        if count not in answers:
+            data = [{"object": "embedding", "index": i, "embedding": [0.01 * (i % 97)] * 8} for i in range(count)]
+            answers[count] = _http(200, orjson.dumps({"object": "list", "data": data, "model": "m"}))
+        return answers[count]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = _content_length(head)
+                body = await reader.readexactly(length) if length else b""
+                await asyncio.sleep(latency)
+                if fail_rate and rng.random() < fail_rate:
+                    writer.write(throttled)
+                else:
+                    writer.write(answer(len(orjson.loads(body)["input"])))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port_queue.put(server.sockets[0].getsockname()[1])
+    async with server:
+        await server.serve_forever()
+
+
+def _http(status: int, body: bytes) -> bytes:
+    reason = {200: "OK", 429: "Too Many Requests"}[status]
+    extra = "Retry-After: 0\r\n" if status == 429 else ""
+    head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+    return head.encode() + body
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            return int(line[15:])
+    return 0
 
 
 def _setting(name: str) -> Any:
@@ -72,10 +123,10 @@ def _predictor(port: int, connections: int) -> RemotePredictor:
     return RemotePredictor(remote, None)
 
 
-def _provider(fail_rate: float) -> tuple[Any, int]:
+def _provider(fail_rate: float, latency: float = LATENCY) -> tuple[Any, int]:
     ctx = multiprocessing.get_context("spawn")
     ports = ctx.Queue()
-    server = ctx.Process(target=_serve, args=(ports, fail_rate), daemon=True)
+    server = ctx.Process(target=_serve, args=(ports, fail_rate, latency), daemon=True)
     server.start()
     return server, ports.get(timeout=30)
 

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # A job returns the fields to set on its task when it completes (e.g. `model_id`), or None.
 Job = Callable[[], dict[str, Any] | None]
+# A task as the tasks API shows it, from its id and record.
+View = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 def now_millis() -> int:
@@ -43,6 +45,7 @@ class Tasks:
         self._running: dict[str, dict[str, Any]] = {}
         self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
+        self._views: dict[str, View] = {}
 
     def create(
         self,
@@ -110,10 +113,27 @@ class Tasks:
         self._records.update(TASK_INDEX, task_id, {**fields, "last_update_time": now_millis()})
 
     def get(self, task_id: str) -> dict[str, Any]:
-        doc = self._records.get(TASK_INDEX, task_id)
+        doc = self.find(task_id)
         if doc is None:
             raise StatusError("Failed to find task", status=404)
         return doc
+
+    def find(self, task_id: str) -> dict[str, Any] | None:
+        return self._records.get(TASK_INDEX, task_id)
+
+    def update(self, task_id: str, fields: dict[str, Any]) -> None:
+        """Set fields of a task record (and its last_update_time)."""
+        self._set(task_id, fields)
+
+    def add_view(self, task_type: str, view: View) -> None:
+        """How the tasks API shows tasks of one type, e.g. a batch prediction refreshed from its remote job."""
+        self._views[task_type] = view
+
+    def view(self, task_id: str) -> dict[str, Any]:
+        """A task as `GET /tasks/{id}` returns it."""
+        doc = self.get(task_id)
+        view = self._views.get(str(doc.get("task_type")))
+        return view(task_id, doc) if view is not None else doc
 
     def delete(self, task_id: str) -> Any:
         doc = self.get(task_id)

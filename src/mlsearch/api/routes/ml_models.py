@@ -81,6 +81,12 @@ async def predict(request: Request) -> Response:
     return json_response(response, request=request)
 
 
+async def batch_predict(request: Request) -> Response:
+    body = await json_body(request)
+    batch = ml_of(request).remote.batch
+    return json_response(await run(request, batch.start, request.path_params["model_id"], body), request=request)
+
+
 def routes() -> list[Route]:
     base = f"{ML}/models"
     return [
@@ -98,6 +104,7 @@ def routes() -> list[Route]:
         Route(f"{base}/{{model_id}}/_undeploy", undeploy, methods=["POST"]),
         Route(f"{base}/{{model_id}}/_unload", undeploy, methods=["POST"]),
         Route(f"{base}/{{model_id}}/_predict", predict, methods=["POST"]),
+        Route(f"{base}/{{model_id}}/_batch_predict", batch_predict, methods=["POST"]),
         Route(f"{ML}/_predict/{{algorithm}}/{{model_id}}", predict, methods=["POST"]),
         Route(f"{base}/{{model_id}}", get, methods=["GET"]),
         Route(f"{base}/{{model_id}}", update, methods=["PUT"]),

@@ -1,4 +1,4 @@
-"""ML Commons tasks: get, search, delete (`/_plugins/_ml/tasks`)."""
+"""ML Commons tasks: get, search, delete, cancel a batch job (`/_plugins/_ml/tasks`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mlsearch.ml.system_indices import TASK_INDEX
 
 async def get(request: Request) -> Response:
     task_id = request.path_params["task_id"]
-    return json_response(await run(request, ml_of(request).tasks.get, task_id), request=request)
+    return json_response(await run(request, ml_of(request).tasks.view, task_id), request=request)
 
 
 async def search(request: Request) -> Response:
@@ -27,10 +27,16 @@ async def delete(request: Request) -> Response:
     return json_response(system_write_result(request, TASK_INDEX, result), request=request)
 
 
+async def cancel(request: Request) -> Response:
+    batch = ml_of(request).remote.batch
+    return json_response(await run(request, batch.cancel, request.path_params["task_id"]), request=request)
+
+
 def routes() -> list[Route]:
     base = f"{ML}/tasks"
     return [
         Route(f"{base}/_search", search, methods=["GET", "POST"]),
         Route(f"{base}/{{task_id}}", get, methods=["GET"]),
+        Route(f"{base}/{{task_id}}/_cancel", cancel, methods=["POST"]),
         Route(f"{base}/{{task_id}}", delete, methods=["DELETE"]),
     ]

@@ -116,7 +116,24 @@ def _vector(value: Any, dtype: type) -> np.ndarray:
 def _embeddings(value: Any, dtype: type = np.float32) -> list[Tensor]:
     if not isinstance(value, list):
         raise IllegalArgumentError("Post process function input is not a List.")
+    matrix = _matrix(value, dtype)
+    if matrix is not None:  # the common case, checked and converted in C: one array, a row view per tensor
+        return [Tensor("sentence_embedding", row) for row in matrix]
     return [Tensor("sentence_embedding", _vector(v, dtype)) for v in value]
+
+
+def _matrix(value: list[Any], dtype: type) -> np.ndarray | None:
+    """Equal-length numeric vectors as one 2-D array, or None (then each vector is checked on its own, with the
+    message for the first bad one). numpy infers int / float only when every item is a number (bools give `b`)."""
+    if not value or not all(isinstance(v, list) and v for v in value):
+        return None
+    try:
+        matrix = np.asarray(value)
+    except ValueError:  # ragged
+        return None
+    if matrix.ndim != 2 or matrix.dtype.kind not in "if":
+        return None
+    return matrix.astype(dtype, copy=False)
 
 
 def _single_embedding(value: Any, dtype: type = np.float32) -> list[Tensor]:

@@ -10,6 +10,7 @@ from mlsearch.errors import IllegalArgumentError, ParsingError
 
 PROTOCOLS = ("http", "aws_sigv4")
 ACTION_TYPES = ("PREDICT", "EXECUTE", "BATCH_PREDICT", "BATCH_PREDICT_STATUS", "CANCEL_BATCH_PREDICT")
+ACCESS_FIELDS = ("backend_roles", "add_all_backend_roles", "access_mode")
 BACKOFF_POLICIES = ("constant", "exponential_equal_jitter", "exponential_full_jitter")
 
 
@@ -124,7 +125,8 @@ def _check_sigv4(connector: Connector) -> None:
 
 def stored_form(connector: Connector, encrypted_credential: dict[str, str]) -> dict[str, Any]:
     """The record in `.plugins-ml-connector` (or inside a model): credential already encrypted, unset fields left out."""
-    doc = connector.model_dump(exclude_none=True, exclude={"credential", "add_all_backend_roles", "access_mode"})
+    # Access fields are resolved by `access` (validated, `access_mode` recorded as `access`), not copied from the body.
+    doc = connector.model_dump(exclude_none=True, exclude={"credential", *ACCESS_FIELDS})
     doc["credential"] = encrypted_credential
     for action in doc.get("actions", []):
         action["action_type"] = action["action_type"].upper()

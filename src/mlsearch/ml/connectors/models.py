@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from mlsearch.errors import IllegalArgumentError, StatusError
+from mlsearch.ml.connectors.batch import BATCH_PREDICTION, BatchJobs
 from mlsearch.ml.connectors.model import Connector, public_form
 from mlsearch.ml.connectors.remote import RateLimiter, RemoteConnector, RemotePredictor
 from mlsearch.ml.connectors.store import ConnectorStore, check_enabled
@@ -70,6 +71,8 @@ class RemoteModels:
         self._setting = setting
         self._access_control = access_control
         self._deploy_lock = threading.Lock()
+        self.batch = BatchJobs(tasks, registry.find, self._batch_connector, setting)
+        tasks.add_view(BATCH_PREDICTION, self.batch.refresh)
 
     # ---- register ---------------------------------------------------------------------------------------
 
@@ -163,6 +166,16 @@ class RemoteModels:
             self._setting,
             doc.get("parameters"),
         )
+
+    def _batch_connector(self, model_id: str, doc: dict[str, Any]) -> tuple[RemoteConnector, bool]:
+        """A batch job's connector: the deployed model's (a deploy as predict would do it), else a temporary one."""
+        check_enabled(self._setting)
+        found = self._registry.predictor(model_id)
+        if isinstance(found, RemotePredictor):
+            return found.remote, False
+        if self._setting(_P + "model_auto_deploy.enable") and doc.get("is_enabled") is not False:
+            return self.predictor(model_id, doc).remote, False
+        return self._connector_for(doc), True
 
     def predictor(self, model_id: str, doc: dict[str, Any]) -> RemotePredictor:
         """The deployed predictor, deploying it first when `model_auto_deploy.enable` allows (as ML Commons does)."""

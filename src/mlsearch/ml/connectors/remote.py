@@ -66,6 +66,10 @@ class RemoteConnector:
         action = self.connector.action(action_type)
         if action is None:
             raise IllegalArgumentError(f"no {action_type} action found")
+        return self.run(action, inputs)
+
+    def run(self, action: Action, inputs: PredictInput) -> RemoteResult:
+        """One call of `action` (the connector's own, or a derived one such as a default batch status action)."""
         params = self._parameters(inputs, action)
         url = templates.substitute(str(action.url), params)
         trust.check_call(url, self._setting)

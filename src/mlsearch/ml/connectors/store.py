@@ -8,8 +8,16 @@ from typing import Any
 
 from mlsearch.engine.index import OpResult
 from mlsearch.errors import StatusError
-from mlsearch.ml.connectors import templates, trust
-from mlsearch.ml.connectors.model import Connector, check, parse_connector, parse_partial, public_form, stored_form
+from mlsearch.ml.connectors import access, templates, trust
+from mlsearch.ml.connectors.model import (
+    ACCESS_FIELDS,
+    Connector,
+    check,
+    parse_connector,
+    parse_partial,
+    public_form,
+    stored_form,
+)
 from mlsearch.ml.ids import new_id
 from mlsearch.ml.system_indices import CONNECTOR_INDEX, SystemIndices
 from mlsearch.ml.tasks import now_millis
@@ -53,8 +61,13 @@ class ConnectorStore:
     def stored(self, connector: Connector) -> dict[str, Any]:
         return stored_form(connector, self.secrets.encrypt_map(connector.credential or {}))
 
+    def _access_control(self) -> bool:
+        return bool(self._setting(_P + "connector_access_control_enabled"))
+
     def create(self, body: Any) -> dict[str, Any]:
-        doc = self.stored(self.validated(body))
+        connector = self.validated(body)
+        granted = access.on_create(connector.model_dump(include=set(ACCESS_FIELDS)), enabled=self._access_control())
+        doc = {**self.stored(connector), **granted}
         stamp = now_millis()
         doc.update({"created_time": stamp, "last_updated_time": stamp})
         connector_id = new_id()
@@ -85,6 +98,8 @@ class ConnectorStore:
     def merged(self, stored: dict[str, Any], body: Any) -> dict[str, Any]:
         """A stored connector (encrypted credential) with a partial update applied and re-validated."""
         partial = parse_partial(body)
+        requested = {k: partial.pop(k) for k in ACCESS_FIELDS if k in partial}
+        granted = access.on_update(stored, requested, enabled=self._access_control())
         credential = dict(stored.get("credential") or {})
         if partial.get("credential"):
             credential.update(self.secrets.encrypt_map(partial.pop("credential")))
@@ -96,9 +111,12 @@ class ConnectorStore:
         check(view)  # credential presence is what matters here: the encrypted values stand in
         check_urls(view, self._setting)
         doc = stored_form(view, credential)
-        for key in ("created_time",):
+        for key in ("created_time", "access", "backend_roles", "owner"):
             if key in stored:
                 doc[key] = stored[key]
+        doc.update(granted)
+        if not doc.get("backend_roles"):
+            doc.pop("backend_roles", None)
         return doc
 
     def update(self, connector_id: str, body: Any) -> OpResult:

@@ -19,12 +19,18 @@ UNTRUSTED = "Connector URL is not matching the trusted connector endpoint regex"
 
 def check_pattern(url: str, setting: Callable[[str], Any]) -> None:
     """Refuse a URL no trusted pattern fully matches. Placeholders (`${parameters.x}`) are checked once resolved."""
-    patterns = list(setting(_P + "trusted_connector_endpoints_regex") or [])
-    patterns += list(setting(_P + "trusted_connector_private_endpoints_regex") or [])
+    patterns = tuple(setting(_P + "trusted_connector_endpoints_regex") or ())
+    patterns += tuple(setting(_P + "trusted_connector_private_endpoints_regex") or ())
     if not patterns:
         raise IllegalArgumentError("Trusted connector endpoints regex is not configured. Please configure it.")
-    if not any(re.fullmatch(p, url) for p in patterns):
+    if not _trusted(url, patterns):
         raise IllegalArgumentError(UNTRUSTED)
+
+
+@functools.lru_cache(maxsize=1024)
+def _trusted(url: str, patterns: tuple[str, ...]) -> bool:
+    """Cached: every call of a connector checks its (usually unchanging) URL against a dozen patterns."""
+    return any(re.fullmatch(p, url) for p in patterns)
 
 
 def check_call(url: str, setting: Callable[[str], Any]) -> None:

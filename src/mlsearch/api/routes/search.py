@@ -47,6 +47,7 @@ async def _with_model_outputs(request: Request, body: dict[str, Any]) -> dict[st
 
 
 def _params(request: Request) -> dict[str, str]:
+    """The URL's search parameters (a fresh dict: `_run` takes size / from out of it)."""
     return {k: request.query_params[k] for k in _SEARCH_PARAMS if k in request.query_params}
 
 
@@ -71,6 +72,10 @@ async def _run(
     request: Request, body: dict[str, Any], indices: list[Index], pipeline_id: str | None, params: dict[str, str]
 ) -> dict[str, Any]:
     """One search through its pipeline (`_search`, and each line of `_msearch`)."""
+    # URL size / from are part of the request the processors see (oversample, two-phase window), as in OpenSearch
+    paging = {k: params.pop(k) for k in ("size", "from") if k in params}
+    if paging:
+        body = {**body, **{k: _int_param(k, v) for k, v in paging.items()}}
     # Request processors first (neural_query_enricher fills in model ids), then the models' outputs.
     pipeline, ctx, body = await _pipeline_request(request, body, indices, pipeline_id)
     body = await _with_model_outputs(request, body)
@@ -80,6 +85,13 @@ async def _run(
     if pipeline is not None and ctx is not None and pipeline.response:
         response = await blocking(pipeline.transform_response, response, ctx)
     return response
+
+
+def _int_param(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]") from None
 
 
 async def _pipeline_request(

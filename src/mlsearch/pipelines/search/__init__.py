@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlsearch.errors import IllegalArgumentError, ParseError
-from mlsearch.pipelines.search import phase, request, rerank, response  # noqa: F401  (register the built-ins)
+from mlsearch.pipelines.search import phase, request, rerank, response, two_phase  # noqa: F401  (built-ins)
 from mlsearch.pipelines.search._registry import FACTORIES
 from mlsearch.pipelines.search.base import KINDS, Processor, SearchContext, SearchPipeline, Similarity
 

@@ -6,6 +6,7 @@ analyzer that Pyserini uses), and runs every test query through `_msearch`. Metr
 
     python bench/relevance.py           # BM25
     python bench/relevance.py dense     # all-MiniLM-L6-v2: `neural` query (k=100) vs MTEB's published nDCG@10
+    python bench/relevance.py hybrid    # BM25 + MiniLM through hybrid search pipelines (min_max, rrf)
 """
 
 from __future__ import annotations
@@ -54,14 +55,17 @@ def create_indices(client: Client, data: SciFact, analyzer: str) -> tuple[str, s
     return multi, flat
 
 
-def run_queries(client: Client, index: str, queries: dict[str, str], make: Any) -> dict[str, list[str]]:
+def run_queries(
+    client: Client, index: str, queries: dict[str, str], make: Any, pipeline: str | None = None
+) -> dict[str, list[str]]:
     """Ranked document ids per query id, 100 deep, through one `_msearch` per 100 queries."""
     ranked: dict[str, list[str]] = {}
     ids = list(queries)
     for batch in chunks(ids, 100):
         lines = []
         for qid in batch:
-            lines += [{"index": index}, {"query": make(queries[qid]), "size": 100, "_source": False}]
+            header = {"index": index} if pipeline is None else {"index": index, "search_pipeline": pipeline}
+            lines += [header, {"query": make(queries[qid]), "size": 100, "_source": False}]
         body = b"".join(orjson.dumps(line) + b"\n" for line in lines)
         status, raw = client.request_raw("POST", "/_msearch", body, "application/x-ndjson")
         responses = orjson.loads(raw)["responses"]
@@ -142,6 +146,105 @@ def dense() -> None:
     print(f"\n(embedding + indexing {embed_s:.1f} s, {len(data.queries)} queries {query_s:.1f} s)")
 
 
+HYBRID_REFERENCE = {  # a reference computation with bm25s + sentence-transformers and the same fusion formulas
+    ("bm25", "standard"): 0.6625,
+    ("dense", ""): 0.6451,
+    ("min_max", "standard"): 0.7103,
+    ("rrf", "standard"): 0.6877,
+    ("min_max", "english"): 0.7295,
+}
+HYBRID_TARGETS = {"standard": 0.70, "english": 0.72}
+HYBRID_INDEX = "scifact-hybrid"
+HYBRID_DEPTH = 100
+FUSIONS: dict[str, dict[str, Any]] = {
+    "min_max": {
+        "normalization-processor": {
+            "normalization": {"technique": "min_max"},
+            "combination": {"technique": "arithmetic_mean", "parameters": {"weights": [0.5, 0.5]}},
+        }
+    },
+    "rrf": {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 60}}},
+}
+
+
+def _lexical_queries(analyzer: str) -> dict[str, Any]:
+    """The BM25 side of a hybrid query: one field of title + text, or both fields summed (most_fields)."""
+    suffix = "" if analyzer == "standard" else "_en"
+    fields = [f"title{suffix}", f"text{suffix}"]
+    return {
+        "match on title + text": lambda q: {"match": {f"contents{suffix}": q}},
+        "multi_match most_fields": lambda q: {"multi_match": {"query": q, "fields": fields, "type": "most_fields"}},
+    }
+
+
+def hybrid() -> None:
+    """One index (title / text / title + text, each analysed `standard` and `english`, plus the MiniLM vector),
+    embedded once; every hybrid query is [BM25, neural k=100] with pagination_depth 100 through a search pipeline."""
+    data = load_scifact()
+    cache = Path(os.environ.get("MLSEARCH_CACHE_DIR") or Path(__file__).resolve().parent / ".cache")
+    print(f"SciFact: {len(data.corpus)} documents, {len(data.queries)} test queries (model cache {cache})")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, Server(Path(tmp), env={"MLSEARCH_CACHE_DIR": str(cache)}) as server:
+        client = server.client()
+        model_id = _deploy_minilm(client)
+        started = time.perf_counter()
+        _index_embeddings(client, data, model_id, HYBRID_INDEX, _hybrid_properties(), _text_fields)
+        embed_s = time.perf_counter() - started
+        for name, processor in FUSIONS.items():
+            client.check("PUT", f"/_search/pipeline/{name}", {"phase_results_processors": [processor]})
+        started = time.perf_counter()
+
+        def neural(q: str) -> dict[str, Any]:
+            return {"neural": {"emb": {"query_text": q, "model_id": model_id, "k": HYBRID_DEPTH}}}
+
+        rows.append(_row("neural k=100", "dense", "", client, data, neural, None))
+        for analyzer in ANALYZERS:
+            for label, lexical in _lexical_queries(analyzer).items():
+                rows.append(_row(label, "bm25", analyzer, client, data, lexical, None))
+                for fusion in FUSIONS:
+
+                    def both(q: str, lexical: Any = lexical) -> dict[str, Any]:
+                        return {"hybrid": {"queries": [lexical(q), neural(q)], "pagination_depth": HYBRID_DEPTH}}
+
+                    rows.append(_row(label, fusion, analyzer, client, data, both, fusion))
+        query_s = time.perf_counter() - started
+    table(
+        "Hybrid on SciFact test: [BM25, neural k=100], pagination_depth 100, size 100 (ref: bm25s + "
+        "sentence-transformers, same fusion; targets min_max >= 0.70 standard, >= 0.72 english)",
+        ("run", "analyzer", "nDCG@10", "ref", "diff", "R@100"),
+        rows,
+    )
+    print(f"\n(embedding + indexing {embed_s:.1f} s, {len(rows)} runs of {len(data.queries)} queries {query_s:.1f} s)")
+
+
+def _row(
+    label: str, kind: str, analyzer: str, client: Client, data: SciFact, make: Any, pipeline: str | None
+) -> tuple[Any, ...]:
+    ndcg, recall = evaluate(run_queries(client, HYBRID_INDEX, data.queries, make, pipeline), data)
+    ref = HYBRID_REFERENCE.get((kind, analyzer))
+    target = HYBRID_TARGETS.get(analyzer) if kind == "min_max" else None
+    name = f"{kind}: {label}" if kind != "dense" else label
+    if target is not None:
+        name += f" (target {target})"
+    return (name, analyzer or "-", ndcg, ref or "-", "-" if ref is None else ndcg - ref, recall)
+
+
+def _hybrid_properties() -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for suffix, analyzer in (("", "standard"), ("_en", "english")):
+        for name in ("title", "text", "contents"):
+            properties[f"{name}{suffix}"] = {"type": "text", "analyzer": analyzer}
+    return properties
+
+
+def _text_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for suffix in ("", "_en"):
+        out[f"title{suffix}"], out[f"text{suffix}"] = doc["title"], doc["text"]
+        out[f"contents{suffix}"] = f"{doc['title']} {doc['text']}"
+    return out
+
+
 def _deploy_minilm(client: Client) -> str:
     body = {"name": MINILM, "version": "1.0.2", "model_format": "ONNX"}
     task_id = client.check("POST", "/_plugins/_ml/models/_register?deploy=true", body)["task_id"]
@@ -150,19 +253,28 @@ def _deploy_minilm(client: Client) -> str:
     return model_id
 
 
-def _index_embeddings(client: Client, data: SciFact, model_id: str) -> None:
+def _index_embeddings(
+    client: Client,
+    data: SciFact,
+    model_id: str,
+    index: str = "scifact-dense",
+    properties: dict[str, Any] | None = None,
+    extra: Any = None,
+) -> None:
+    """Embed title + " " + text through `_predict` (once) and bulk the vectors with any `extra(doc)` fields."""
     mapping = {"type": "knn_vector", "dimension": 384, "method": {"name": "hnsw", "space_type": "l2"}}
-    client.check(
-        "PUT", "/scifact-dense", {"settings": {"index.knn": True}, "mappings": {"properties": {"emb": mapping}}}
-    )
+    body = {"settings": {"index.knn": True}, "mappings": {"properties": {"emb": mapping, **(properties or {})}}}
+    client.check("PUT", f"/{index}", body)
     path = f"/_plugins/_ml/_predict/text_embedding/{model_id}"
     for batch in chunks(data.corpus, EMBED_BATCH):
         texts = [f"{d['title']} {d['text']}" for d in batch]
         out = client.check("POST", path, {"text_docs": texts})["inference_results"]
-        client.bulk(
-            "scifact-dense", [(d["_id"], {"emb": r["output"][0]["data"]}) for d, r in zip(batch, out, strict=True)]
-        )
-    client.check("POST", "/scifact-dense/_refresh")
+        docs = [
+            (d["_id"], {"emb": r["output"][0]["data"], **(extra(d) if extra else {})})
+            for d, r in zip(batch, out, strict=True)
+        ]
+        client.bulk(index, docs)
+    client.check("POST", f"/{index}/_refresh")
 
 
 def _poll(client: Client, path: str, key: str, want: str, timeout: float = 300.0) -> dict[str, Any]:
@@ -177,4 +289,4 @@ def _poll(client: Client, path: str, key: str, want: str, timeout: float = 300.0
 
 
 if __name__ == "__main__":
-    dense() if sys.argv[1:2] == ["dense"] else main()
+    {"dense": dense, "hybrid": hybrid}.get(sys.argv[1] if len(sys.argv) > 1 else "", main)()

@@ -42,8 +42,8 @@ class Fusion:
     def describe(self) -> tuple[str, str]:
         """(normalisation, combination) descriptions for `explain`."""
         weights = f", weights [{', '.join(str(w) for w in self.weights)}]" if self.weights else ""
-        if self.combination == "rrf":
-            return "rrf", f"rrf, rank_constant [{self.rank_constant}]{weights}"
+        if self.combination == "rrf":  # neural-search: the rank constant belongs to rrf's normalisation step
+            return f"rrf, rank_constant [{self.rank_constant}]", f"rrf{weights}"
         return self.normalization, f"{self.combination}{weights}"
 
 

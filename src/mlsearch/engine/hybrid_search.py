@@ -20,10 +20,12 @@ from mlsearch.engine.fusion import Fused, Fusion, SubResults, fuse
 from mlsearch.engine.index import Index
 from mlsearch.engine.query.compile import as_filter, compile_query, count_matches
 from mlsearch.engine.query.hybrid import Hybrid, sub_query
+from mlsearch.engine.query.knn import scored_keys
 from mlsearch.engine.search import (
     AggRunner,
     Hit,
     SearchRequest,
+    SortKey,
     _check_window,
     _collect,
     _hits_body,
@@ -34,7 +36,7 @@ from mlsearch.engine.search import (
     _sort_column,
     context_for,
 )
-from mlsearch.errors import IllegalArgumentError
+from mlsearch.errors import IllegalArgumentError, ParsingError
 
 NO_PIPELINE = (
     "hybrid query must be executed with a search pipeline that has a [normalization-processor] or "
@@ -65,6 +67,10 @@ def execute_hybrid(
         raise TypeError("execute_hybrid needs a top-level hybrid query")
     window = req.from_ + req.size
     _check_window(indices, window)
+    if req.from_ > 0 and hybrid.pagination_depth is None:
+        # neural-search: paging needs a fixed per-sub-query depth, or pages would come from different result sets
+        raise IllegalArgumentError("pagination_depth is missing in the search request")
+    collapse = _collapse_field(indices, req)
     depth = hybrid.pagination_depth or max(window, 1)
     per_sub: list[SubResults] = [{} for _ in hybrid.queries]
     found: dict[Hashable, Hit] = {}
@@ -84,9 +90,16 @@ def execute_hybrid(
     hits = [Hit(found[doc].index, found[doc].key, f.score, None, found[doc].addr) for doc, f in fused.items()]
     if req.min_score is not None:
         hits = [h for h in hits if h.score >= float(np.float32(req.min_score))]
+    if req.from_ > 0 and req.from_ > len(hits):
+        raise IllegalArgumentError("Reached end of search result, increase pagination_depth value to see more results")
     if req.sort:
         _add_sort_values(hits, req, shards)
-    page = _order(hits, req)[req.from_ : window]
+    ordered = _order(hits, replace(req, from_=0, size=len(hits)))
+    values: dict[Hashable, Any] = {}
+    if collapse is not None:
+        values = _collapse_values(ordered, collapse, shards)
+        ordered = _first_per_value(ordered, values)
+    page = ordered[req.from_ : window]
     plans = {name: (s.plan, s.searcher) for name, s in shards.items()}
     explainer = _explainer(fusion, fused, shards) if req.explain else None
     response: dict[str, Any] = {
@@ -95,9 +108,78 @@ def execute_hybrid(
         "_shards": {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0},
         "hits": _hits_body(page, total, req, plans, explainer=explainer),
     }
+    if collapse is not None:
+        _add_collapse_fields(response["hits"]["hits"], page, collapse, values)
     if aggregations is not None:
         response["aggregations"] = aggregations
     return response
+
+
+# ---- collapse: the best fused hit per value of a keyword or numeric field ---------------------------------------
+
+
+def _collapse_field(indices: Sequence[Index], req: SearchRequest) -> str | None:
+    spec = req.raw.get("collapse")
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or not isinstance(spec.get("field"), str):
+        raise ParsingError("[collapse] failed to parse field [field]")
+    if spec.get("inner_hits") is not None:
+        raise IllegalArgumentError("[collapse] inner_hits are not supported with a hybrid query")
+    name = spec["field"]
+    for index in indices:
+        leaf = index.lexical.mappings.field(name)
+        if leaf is None:
+            raise IllegalArgumentError(f"no mapping found for `{name}` in order to collapse on")
+        column = index.lexical.columns.get(name)
+        if column is None or column.kind not in ("keyword", "integer", "float"):
+            raise IllegalArgumentError(
+                f"unknown type for collapse field `{name}`, only keywords and numbers are accepted"
+            )
+    return name
+
+
+def _collapse_values(hits: list[Hit], name: str, shards: dict[str, _Shard]) -> dict[Hashable, Any]:
+    """Each hit's value of the collapse field (None when it has none), read from its index's column."""
+    out: dict[Hashable, Any] = {}
+    by_index: dict[str, list[Hit]] = {}
+    for hit in hits:
+        by_index.setdefault(hit.index.name, []).append(hit)
+    for index_name, group in by_index.items():
+        shard = shards[index_name]
+        scores = np.zeros(len(group))
+        keys = [h.key for h in group]
+        exact = _exactly(shard.index, keys)
+        column = _sort_column(
+            shard.index, shard.searcher, exact, SortKey(name, False), [h.addr for h in group], keys, scores
+        )
+        out.update({(index_name, h.key): v for h, v in zip(group, column, strict=True)})
+    return out
+
+
+def _first_per_value(hits: list[Hit], values: dict[Hashable, Any]) -> list[Hit]:
+    seen: set[Any] = set()
+    kept = []
+    for hit in hits:
+        value = values[(hit.index.name, hit.key)]
+        if value not in seen:
+            seen.add(value)
+            kept.append(hit)
+    return kept
+
+
+def _add_collapse_fields(
+    rendered: list[dict[str, Any]], page: list[Hit], name: str, values: dict[Hashable, Any]
+) -> None:
+    """`fields.<collapse field>` of each rendered hit, as OpenSearch returns it (a missing value is [])."""
+    by_id: dict[tuple[str, str], Any] = {}
+    for hit in page:
+        doc = hit.index.store.by_keys([hit.key], with_source=False).get(hit.key)
+        if doc is not None:
+            by_id[(hit.index.name, doc.id)] = values[(hit.index.name, hit.key)]
+    for item in rendered:
+        value = by_id.get((item["_index"], item["_id"]))
+        item.setdefault("fields", {})[name] = [] if value is None else [value]
 
 
 def _run_subqueries(
@@ -138,12 +220,16 @@ def _add_sort_values(hits: list[Hit], req: SearchRequest, shards: dict[str, _Sha
         addrs = [h.addr for h in group]
         keys = [h.key for h in group]
         scores = np.array([h.score for h in group], dtype=np.float64)
-        columns = [
-            _sort_column(shard.index, shard.searcher, shard.plan.hits_query, key, addrs, keys, scores)
-            for key in req.sort
-        ]
+        exact = _exactly(shard.index, keys)
+        columns = [_sort_column(shard.index, shard.searcher, exact, key, addrs, keys, scores) for key in req.sort]
         for i, hit in enumerate(group):
             hit.sort_values = tuple(col[i] for col in columns)
+
+
+def _exactly(index: Index, keys: list[int]) -> tantivy.Query:
+    """A query matching just these documents: keyword columns are read by ordering a query's matches, and the union
+    of the sub-queries matches more documents than the fused (depth-limited) hits."""
+    return scored_keys(context_for(index), np.asarray(keys, dtype=np.int64), np.zeros(len(keys), dtype=np.float32))
 
 
 def _explainer(fusion: Fusion, fused: dict[Hashable, Fused], shards: dict[str, _Shard]) -> Any:

@@ -47,6 +47,7 @@ async def _with_model_outputs(request: Request, body: dict[str, Any]) -> dict[st
 
 
 def _params(request: Request) -> dict[str, str]:
+    """The URL's search parameters (a fresh dict: `_run` takes size / from out of it)."""
     return {k: request.query_params[k] for k in _SEARCH_PARAMS if k in request.query_params}
 
 
@@ -63,24 +64,43 @@ async def search(request: Request) -> Response:
     if not isinstance(body, dict):
         raise ParsingError("request body must be an object")
     indices = _indices(request, request.path_params.get("index"))
+    response = await _run(request, body, indices, request.query_params.get("search_pipeline"), _params(request))
+    return json_response(response, request=request)
+
+
+async def _run(
+    request: Request, body: dict[str, Any], indices: list[Index], pipeline_id: str | None, params: dict[str, str]
+) -> dict[str, Any]:
+    """One search through its pipeline (`_search`, and each line of `_msearch`)."""
+    # URL size / from are part of the request the processors see (oversample, two-phase window), as in OpenSearch
+    paging = {k: params.pop(k) for k in ("size", "from") if k in params}
+    if paging:
+        body = {**body, **{k: _int_param(k, v) for k, v in paging.items()}}
     # Request processors first (neural_query_enricher fills in model ids), then the models' outputs.
-    pipeline, ctx, body = await _pipeline_request(request, body, indices)
+    pipeline, ctx, body = await _pipeline_request(request, body, indices, pipeline_id)
     body = await _with_model_outputs(request, body)
-    req = parse_request(body, _params(request))
+    req = parse_request(body, params)
     fusion = pipeline.fusion() if pipeline is not None else None
     response = await blocking(execute, indices, req, aggs_runner=aggs.run, fusion=fusion)
     if pipeline is not None and ctx is not None and pipeline.response:
         response = await blocking(pipeline.transform_response, response, ctx)
-    return json_response(response, request=request)
+    return response
+
+
+def _int_param(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]") from None
 
 
 async def _pipeline_request(
-    request: Request, body: dict[str, Any], indices: list[Index]
+    request: Request, body: dict[str, Any], indices: list[Index], pipeline_id: str | None
 ) -> tuple[SearchPipeline | None, SearchContext | None, dict[str, Any]]:
     """The search pipeline of this request (param, body or index default) and the body its request processors
     produce; they run first, so that e.g. neural_query_enricher fills model ids before neural queries rewrite."""
     node = node_of(request)
-    pipeline = search_pipeline.resolve(node, request.query_params.get("search_pipeline"), body, indices)
+    pipeline = search_pipeline.resolve(node, pipeline_id, body, indices)
     if pipeline is None:
         return None, None, body
     ctx = search_pipeline.context_for(node, body)
@@ -130,12 +150,14 @@ async def msearch(request: Request) -> Response:
             target = header.get("index", default)
             if isinstance(target, list):
                 target = ",".join(target)
-            search_body = await _with_model_outputs(request, search_body)
-            req = parse_request(search_body, {})
+            if not isinstance(search_body, dict):
+                raise ParsingError("request body must be an object")
             indices = node_of(request).indices.resolve(
                 target, ignore_unavailable=bool(header.get("ignore_unavailable", False))
             )
-            result = await blocking(execute, indices, req, aggs_runner=aggs.run)
+            # the header's search_pipeline, else the URL's, else the body's or the indices' default
+            pipeline_id = header.get("search_pipeline", request.query_params.get("search_pipeline"))
+            result = await _run(request, search_body, indices, pipeline_id, {})
             result["status"] = 200
             responses.append(result)
         except MLSearchError as exc:

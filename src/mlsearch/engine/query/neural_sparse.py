@@ -22,6 +22,9 @@ from mlsearch.errors import IllegalArgumentError, ParsingError
 
 # At most this many documents per index take part (best first), as knn's radial searches do.
 MAX_MATCHES = 10000
+# Set by the neural_sparse_two_phase_processor on the queries it accelerates (not a user-facing parameter).
+TWO_PHASE_KEY = "_two_phase"
+PRUNE_TYPES = ("none", "top_k", "max_ratio", "alpha_mass", "abs_value")
 _SPARSE_KEYS = {
     "query_text",
     "query_tokens",
@@ -31,15 +34,25 @@ _SPARSE_KEYS = {
     "boost",
     "_name",
     "method_parameters",
+    TWO_PHASE_KEY,
 }
 _FUNCTIONS = ("saturation", "log", "sigmoid", "linear")
+
+
+@dataclass(frozen=True, slots=True)
+class TwoPhase:
+    """Score with the high-weight tokens, then add the low-weight tokens' scores to the best `window` documents."""
+
+    low: Mapping[str, float]
+    window: int
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class NeuralSparse(dsl.Query):
     field: str
-    tokens: Mapping[str, float]
+    tokens: Mapping[str, float]  # with two_phase: the high-weight tokens only
     boost: float = 1.0
+    two_phase: TwoPhase | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -76,7 +89,42 @@ def parse_neural_sparse(body: Any) -> dsl.Query:
             "[neural_sparse] query_text must be turned into query_tokens by a model or analyzer before the query "
             "runs on an index"
         )
-    return NeuralSparse(name, _query_tokens(tokens), _number("neural_sparse", "boost", spec.get("boost", 1.0)))
+    boost = _number("neural_sparse", "boost", spec.get("boost", 1.0))
+    parsed = _query_tokens(tokens)
+    if TWO_PHASE_KEY not in spec:
+        return NeuralSparse(name, parsed, boost)
+    high, two_phase = _two_phase(parsed, spec[TWO_PHASE_KEY])
+    return NeuralSparse(name, high, boost, two_phase)
+
+
+def _two_phase(tokens: dict[str, float], spec: Any) -> tuple[dict[str, float], TwoPhase]:
+    if not isinstance(spec, dict):
+        raise ParsingError(f"[neural_sparse] [{TWO_PHASE_KEY}] must be an object")
+    high = split_tokens(tokens, str(spec.get("prune_type", "max_ratio")), float(spec.get("prune_ratio", 0.4)))
+    low = {t: w for t, w in tokens.items() if t not in high}
+    return high, TwoPhase(low, int(spec.get("window_size", 50)))
+
+
+def split_tokens(tokens: Mapping[str, float], prune_type: str, ratio: float) -> dict[str, float]:
+    """The tokens neural-search's PruneUtils keeps (the first phase); the others make the second phase."""
+    if any(w <= 0 for w in tokens.values()):
+        raise IllegalArgumentError("Pruned values must be positive")
+    ranked = sorted(tokens.items(), key=lambda kv: -kv[1])
+    if prune_type == "top_k":
+        return dict(ranked[: int(ratio)])
+    if prune_type == "max_ratio":
+        top_weight = ranked[0][1] if ranked else 0.0
+        return {t: w for t, w in ranked if w >= ratio * top_weight}
+    if prune_type == "abs_value":
+        return {t: w for t, w in ranked if w >= ratio}
+    if prune_type == "alpha_mass":
+        total, running, kept = sum(tokens.values()), 0.0, {}
+        for token, weight in ranked:
+            running += weight
+            if running <= ratio * total:
+                kept[token] = weight
+        return kept
+    return dict(tokens)
 
 
 def _query_tokens(value: Any) -> dict[str, float]:
@@ -101,7 +149,27 @@ def compile_neural_sparse(q: NeuralSparse, ctx: Context) -> tantivy.Query:
     if postings is None:
         return nothing()
     keys, scores = top(*postings.dot(q.tokens), MAX_MATCHES)
+    if q.two_phase is not None:
+        scores = _second_phase(postings, q.two_phase, keys, scores)
     return scored_keys(ctx, keys, scores * np.float32(q.boost))
+
+
+def _second_phase(postings: FieldPostings, two_phase: TwoPhase, keys: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Add the low-weight tokens' scores to the first phase's best `window` documents (as neural-search's rescore:
+    those documents then score as with every token; the others keep their first-phase scores)."""
+    head = min(two_phase.window, len(keys))
+    if head == 0 or not two_phase.low:
+        return scores
+    low_keys, low_scores = postings.dot(two_phase.low)
+    if len(low_keys) == 0:
+        return scores
+    order = np.argsort(low_keys)
+    low_keys, low_scores = low_keys[order], low_scores[order]
+    where = np.searchsorted(low_keys, keys[:head]).clip(max=len(low_keys) - 1)
+    found = low_keys[where] == keys[:head]
+    out = scores.astype(np.float64)
+    out[:head] += np.where(found, low_scores[where].astype(np.float64), 0.0)
+    return out.astype(np.float32)
 
 
 # ---- rank_feature ----------------------------------------------------------------------------------------------

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from mlsearch.errors import IllegalArgumentError, ParseError
-from mlsearch.pipelines.search import phase, rag, request, rerank, response  # noqa: F401  (register the built-ins)
+from mlsearch.pipelines.search import (  # noqa: F401  (register the built-ins)
+    phase,
+    rag,
+    request,
+    rerank,
+    response,
+    two_phase,
+)
 from mlsearch.pipelines.search._registry import FACTORIES
 from mlsearch.pipelines.search.base import KINDS, Processor, SearchContext, SearchPipeline, Similarity
 

@@ -1,4 +1,4 @@
-"""Response processors over rendered hits: `rename_field`, `truncate_hits`, `collapse`."""
+"""Response processors over rendered hits: `rename_field`, `truncate_hits`, `collapse`, `hybrid_score_explanation`."""
 
 from __future__ import annotations
 
@@ -111,3 +111,17 @@ class Collapse(Processor):
 def collapse(config: dict[str, Any]) -> Processor:
     check_keys("collapse", config, {"field", "context_prefix"})
     return Collapse(config)
+
+
+class HybridScoreExplanation(Processor):
+    """Accepted as in neural-search 2.19+; the engine already explains a hybrid hit as normalised sub-query scores
+    under their combination (with or without this processor: OpenSearch's raw sub-query form helps no one)."""
+
+    kind = "response_processors"
+    type_name = "hybrid_score_explanation"
+
+
+@processor("response_processors", "hybrid_score_explanation")
+def hybrid_score_explanation(config: dict[str, Any]) -> Processor:
+    check_keys("hybrid_score_explanation", config, set())
+    return HybridScoreExplanation(config)

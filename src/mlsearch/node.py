@@ -40,6 +40,11 @@ class Node:
         self.indices.start_refresher()
         self.ml.start()
 
+    def stopping(self) -> None:
+        """The process got a stop signal: cancel what would keep the graceful shutdown waiting (calls to remote
+        models that do not answer). Runs before in-flight HTTP requests are drained, `close` after."""
+        self.ml.cancel_remote_calls()
+
     def close(self) -> None:
         try:
             self.ml.close()

@@ -10,7 +10,9 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
 
 import uvicorn
 
@@ -95,15 +97,28 @@ def serve_forever(settings: Settings) -> int:
     port = sock.getsockname()[1]
     # Tests and scripts read this line to learn a port chosen with --port 0.
     print(f"mlsearch listening on http://{settings.host}:{port}", flush=True)
-    app = build_app(build_node(settings))
-    config = uvicorn.Config(app, log_level=settings.log_level, access_log=False, lifespan="on")
-    server = _Server(config)
+    node = build_node(settings)
+    config = uvicorn.Config(build_app(node), log_level=settings.log_level, access_log=False, lifespan="on")
+    server = _Server(config, on_stop=node.stopping)
     asyncio.run(server.serve(sockets=[sock]))
     return 0
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, but a SIGTERM / SIGINT ends the process with status 0 once shutdown completed."""
+    """uvicorn's server, but a SIGTERM / SIGINT ends the process with status 0 once shutdown completed, and first
+    tells the node (`on_stop`) so that requests waiting on remote calls end before uvicorn drains them."""
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_stop = on_stop
+        self._stop_started = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self._stop_started:
+            self._stop_started = True
+            # A thread, not the signal handler itself: cancelling takes locks the interrupted code may hold.
+            threading.Thread(target=self._on_stop, name="stopping", daemon=True).start()
+        super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

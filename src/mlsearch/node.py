@@ -14,6 +14,7 @@ import orjson
 from mlsearch.cluster_settings import ClusterSettings, cluster_settings_registry
 from mlsearch.config import Settings
 from mlsearch.engine.indices import Indices
+from mlsearch.ml.agents import Agents
 from mlsearch.ml.memory import ConversationMemory
 from mlsearch.ml.service import MLService
 from mlsearch.ml.wiring import build_ml_service
@@ -33,12 +34,18 @@ class Node:
     pipelines: PipelineStore
     search_pipelines: SearchPipelineStore
     memory: ConversationMemory
+    agents: Agents
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
         self.indices.open_all()
         self.indices.start_refresher()
         self.ml.start()
+
+    def stopping(self) -> None:
+        """The process got a stop signal: cancel what would keep the graceful shutdown waiting (calls to remote
+        models that do not answer). Runs before in-flight HTTP requests are drained, `close` after."""
+        self.ml.cancel_remote_calls()
 
     def close(self) -> None:
         try:
@@ -69,6 +76,7 @@ def build_node(settings: Settings) -> Node:
     indices = Indices(data, refresh_tick=settings.refresh_tick_seconds)
     cluster_settings = ClusterSettings(cluster_settings_registry(), persistent)
     ml = build_ml_service(settings, indices, cluster_settings.get, identity["node_id"])
+    memory = ConversationMemory(ml.records)
     return Node(
         settings=settings,
         indices=indices,
@@ -77,7 +85,8 @@ def build_node(settings: Settings) -> Node:
         ml=ml,
         pipelines=_pipelines(data, indices, ml),
         search_pipelines=SearchPipelineStore(data / "search_pipelines.json"),
-        memory=ConversationMemory(ml.records),
+        memory=memory,
+        agents=Agents(ml, indices, memory),
     )
 
 

@@ -213,3 +213,24 @@ def test_execute_tool_directly(http: RawHttp, client: OpenSearch, index_name: st
 def test_execute_unknown_agent(http: RawHttp) -> None:
     _status, body = execute(http, "missing-agent", {"question": "hi"})
     assert_error(body, 404, "status_exception", "Failed to find agent with the provided agent id: missing-agent")
+
+
+def test_agent_framework_setting_gates_register_and_execute(http: RawHttp) -> None:
+    setting = "plugins.ml_commons.agent_framework_enabled"
+    body = {"name": "gated", "type": "flow", "tools": [{"type": "ListIndexTool"}]}
+    agent_id = register(http, body)
+    try:
+        assert http.request("PUT", "/_cluster/settings", {"persistent": {setting: False}})[0] == 200
+        for method, path, payload in [
+            ("POST", f"{ML}/agents/_register", body),
+            ("POST", f"{ML}/agents/{agent_id}/_execute", {"parameters": {"question": "which indices?"}}),
+            ("POST", f"{ML}/agents/{agent_id}/_execute?async=true", {"parameters": {"question": "which indices?"}}),
+        ]:
+            status, out = http.request(method, path, payload)
+            assert_error(out, 500, "illegal_state_exception", f'update the setting "{setting}" to true.')
+        assert http.request("GET", f"{ML}/agents/{agent_id}")[0] == 200  # reading records is not gated
+    finally:
+        http.request("PUT", "/_cluster/settings", {"persistent": {setting: None}})
+    status, out = http.request("POST", f"{ML}/agents/{agent_id}/_execute", {"parameters": {"question": "which?"}})
+    assert status == 200, out
+    http.request("DELETE", f"{ML}/agents/{agent_id}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from mlsearch.engine.indices import Indices
 from mlsearch.errors import IllegalArgumentError, ResourceNotFoundError
 from mlsearch.ml.memory import ConversationMemory
-from mlsearch.ml.system_indices import SystemIndices
+from mlsearch.ml.system_indices import MEMORY_MESSAGE_INDEX, MEMORY_META_INDEX, SystemIndices
 from tests.conftest import RawHttp, assert_error
 
 MEM = "/_plugins/_ml/memory"
@@ -91,6 +92,85 @@ def test_delete_memory_removes_its_messages(memory: ConversationMemory) -> None:
     with pytest.raises(ResourceNotFoundError):
         memory.get_message(message_id)
     assert memory.get_message(kept)["memory_id"] == other
+
+
+def _checkpoints(memory: ConversationMemory) -> tuple[int, int]:
+    records = memory._records
+    return tuple(records.index(name).lexical.checkpoint for name in (MEMORY_META_INDEX, MEMORY_MESSAGE_INDEX))
+
+
+def test_listings_see_unrefreshed_writes_without_refreshing(memory: ConversationMemory) -> None:
+    first = memory.create_memory("first")
+    memory.add_message(first, input="q0", response="a0")
+    memory.search(MEMORY_MESSAGE_INDEX, {})  # the REST `_search` refreshes: q0 is searchable, what follows is not
+    before = _checkpoints(memory)
+    second = memory.create_memory("second")
+    ids = [memory.add_message(first, input=f"q{i}", response=f"a{i}") for i in range(1, 4)]
+    trace = memory.add_message(first, input="step", parent_message_id=ids[-1], trace_number=1)
+    assert [m["input"] for m in memory.messages(first)] == ["q0", "q1", "q2", "q3"]
+    assert [m["message_id"] for m in memory.recent_messages(first, 2)] == ids[1:]
+    assert [t["message_id"] for t in memory.traces(ids[-1])] == [trace]
+    assert memory.message_count(first) == 4 and memory.messages(second) == []
+    page, _ = memory.memories(max_results=10)
+    assert [m["memory_id"] for m in page] == [first, second]  # first was updated last
+    assert _checkpoints(memory) == before  # no read paid a refresh
+
+
+def test_unrefreshed_deletes_and_later_refreshes_keep_listings_exact(memory: ConversationMemory) -> None:
+    gone = memory.create_memory("gone")
+    memory.add_message(gone, input="q")
+    kept = memory.create_memory("kept")
+    memory.delete_memory(gone)
+    assert [m["memory_id"] for m in memory.memories()[0]] == [kept]
+    memory.add_message(kept, input="before refresh")
+    memory._records.index(MEMORY_MESSAGE_INDEX).refresh()
+    memory.add_message(kept, input="after refresh")
+    assert [m["input"] for m in memory.messages(kept)] == ["before refresh", "after refresh"]  # no duplicates
+
+
+def test_concurrent_turns_each_see_their_own_and_all_earlier_messages(memory: ConversationMemory) -> None:
+    memory_id = memory.create_memory("busy")
+    index = memory._records.index(MEMORY_MESSAGE_INDEX)
+    stop = threading.Event()
+    refresher = threading.Thread(target=lambda: [index.refresh() for _ in iter(stop.is_set, True)])
+    refresher.start()
+    failures: list[str] = []
+
+    def turn(n: int) -> None:
+        for i in range(10):
+            mine = memory.add_message(memory_id, input=f"t{n}-{i}", response="ok")
+            seen = [m["message_id"] for m in memory.recent_messages(memory_id, 1000)]
+            if mine not in seen or len(seen) != len(set(seen)):
+                failures.append(f"turn {n}.{i}: own message missing or duplicated")
+
+    try:
+        threads = [threading.Thread(target=turn, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        stop.set()
+        refresher.join()
+    assert failures == []
+    stamps = [m["create_time"] for m in memory.messages(memory_id, max_results=100)]
+    assert len(stamps) == 40 and stamps == sorted(stamps)
+
+
+def test_a_reopened_node_lists_everything_written_before(tmp_path: Path) -> None:
+    indices = Indices(tmp_path)
+    memory = ConversationMemory(SystemIndices(indices))
+    memory_id = memory.create_memory("durable")
+    ids = [memory.add_message(memory_id, input=f"q{i}") for i in range(3)]
+    indices.close()
+    reopened = Indices(tmp_path)
+    try:
+        again = ConversationMemory(SystemIndices(reopened))
+        reopened.open_all()
+        assert [m["message_id"] for m in again.messages(memory_id)] == ids
+        assert [m["memory_id"] for m in again.memories()[0]] == [memory_id]
+    finally:
+        reopened.close()
 
 
 # ---- the REST API ------------------------------------------------------------------------------------------

@@ -94,17 +94,26 @@ def agent(http: RawHttp, model_id: str, corpus: dict[str, str], **llm_params: An
 
 
 def outputs(out: dict[str, Any]) -> dict[str, Any]:
-    return {t["name"]: t.get("result", t.get("dataAsMap")) for t in out["inference_results"][0]["output"]}
+    """Tensors by name over every output entry; a `dataAsMap` answer gives its `response`."""
+    found = {}
+    for entry in out["inference_results"]:
+        for t in entry["output"]:
+            value = t.get("result", t.get("dataAsMap"))
+            found[t["name"]] = value["response"] if isinstance(value, dict) and "response" in value else value
+    return found
 
 
-def messages(http: RawHttp, query: dict[str, Any]) -> list[dict[str, Any]]:
-    """Messages straight from the memory's system index (refreshed first: memory writes skip refreshes)."""
-    http.request("POST", "/.plugins-ml-memory-message/_refresh")
-    status, found = http.request(
-        "POST", "/.plugins-ml-memory-message/_search", {"query": query, "size": 100, "sort": [{"create_time": "asc"}]}
-    )
+def traces(http: RawHttp, message_id: str) -> list[dict[str, Any]]:
+    status, found = http.request("GET", f"{ML}/memory/message/{message_id}/traces")
     assert status == 200, found
-    return [h["_source"] for h in found["hits"]["hits"]]
+    return found["traces"]
+
+
+def turns(http: RawHttp, memory_id: str) -> list[dict[str, Any]]:
+    """A memory's messages (not traces), oldest first, through the memory API: no refresh needed."""
+    status, found = http.request("GET", f"{ML}/memory/{memory_id}/messages?max_results=100")
+    assert status == 200, found
+    return found["messages"]
 
 
 def test_react_agent_uses_vectordb_then_answers_with_memory(http: RawHttp, llm: ScriptedLLM, corpus: dict) -> None:
@@ -122,17 +131,19 @@ def test_react_agent_uses_vectordb_then_answers_with_memory(http: RawHttp, llm: 
     assert "VectorDBTool: Searches passages about cities" in prompts[0]
     assert "How many people live in Seattle?" in prompts[0]
     assert "Seattle has about 750000 people" in prompts[1]  # the tool's hit reached the LLM
-    traces = messages(http, {"term": {"parent_message_id": parent_id}})
-    assert [t["origin"] for t in traces] == ["LLM", "VectorDBTool", "LLM"]
-    assert traces[1]["input"] == "Seattle population" and "750000" in traces[1]["response"]
+    steps = traces(http, parent_id)
+    assert [t["origin"] for t in steps] == ["LLM", "VectorDBTool", "LLM"]
+    assert steps[1]["input"] == "Seattle population" and "750000" in steps[1]["response"]
+    final = out["inference_results"][-1]["output"]
+    assert final == [{"name": "response", "dataAsMap": {"response": "About 750000 people.", "additional_info": {}}}]
 
     llm.say(json.dumps({"thought": "I know", "final_answer": "Still about 750000."}))
     status, out = execute(http, agent_id, {"question": "And again?", "memory_id": memory_id})
     assert status == 200, out
     assert outputs(out)["memory_id"] == memory_id
     assert "Human: How many people live in Seattle?\\nAI: About 750000 people." in llm.prompts()[-1]
-    turns = [m for m in messages(http, {"term": {"memory_id": memory_id}}) if "trace_number" not in m]
-    assert [(m["input"], m["response"]) for m in turns] == [
+    history = turns(http, memory_id)
+    assert [(m["input"], m["response"]) for m in history] == [
         ("How many people live in Seattle?", "About 750000 people."),
         ("And again?", "Still about 750000."),
     ]
@@ -144,9 +155,10 @@ def test_openai_function_calling(http: RawHttp, llm: ScriptedLLM, corpus: dict) 
     llm.call("VectorDBTool", {"input": "Paris"}, call_id="call_42").say("Paris is the capital of France.")
     status, out = execute(http, agent_id, {"question": "What is Paris?", "verbose": True})
     assert status == 200, out
-    tensors = out["inference_results"][0]["output"]
-    assert tensors[-1] == {"name": "response", "result": "Paris is the capital of France."}
-    assert len(tensors) > 3  # verbose: the steps come before the answer
+    entries = [entry["output"] for entry in out["inference_results"]]
+    assert entries[-1] == [{"name": "response", "result": "Paris is the capital of France."}]
+    assert [t["name"] for t in entries[0]] == ["memory_id", "parent_interaction_id"]
+    assert len(entries) > 3  # verbose: each step is an entry of its own, before the answer
     first, second = (r["body"] for r in llm.requests)
     assert first["tools"][0]["function"]["name"] == "VectorDBTool"
     assert first["messages"][-1] == {"role": "user", "content": "What is Paris?"}
@@ -209,10 +221,10 @@ def test_llm_failures_give_errors_and_keep_memory(http: RawHttp, llm: ScriptedLL
     status, body = execute(http, agent_id, {"question": "fourth", "memory_id": memory_id})
     assert_error(body, 502, "status_exception", "Malformed tool call")
 
-    turns = [m for m in messages(http, {"term": {"memory_id": memory_id}}) if "trace_number" not in m]
-    assert [m["input"] for m in turns] == ["first", "second", "third", "fourth"]
-    assert turns[0]["response"] == "First answer."
-    assert all("error" in m["additional_info"] for m in turns[1:])
+    history = turns(http, memory_id)
+    assert [m["input"] for m in history] == ["first", "second", "third", "fourth"]
+    assert history[0]["response"] == "First answer."
+    assert all("error" in m["additional_info"] for m in history[1:])
 
 
 def test_async_execute_runs_as_a_task(http: RawHttp, client: OpenSearch, llm: ScriptedLLM, corpus: dict) -> None:
@@ -272,6 +284,6 @@ def test_plan_execute_and_reflect(http: RawHttp, llm: ScriptedLLM, corpus: dict)
     status, out = execute(http, agent_id, {"question": "How many indices?"})
     assert status == 200, out
     final = outputs(out)
-    assert final["response"] == {"response": "The cluster has some indices."}
+    assert final["response"] == "The cluster has some indices."  # dataAsMap {"response": ...}
     assert final["executor_agent_memory_id"] != final["memory_id"]
     assert "count the indices" in llm.prompts()[1] and "There are some indices." in llm.prompts()[2]

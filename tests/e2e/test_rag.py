@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from opensearchpy import OpenSearch
 
-from tests.api.test_connectors import ML, cleanup, register, trusted  # noqa: F401
-from tests.conftest import RawHttp, assert_error
+from tests.api.test_connectors import ML, P, cleanup, register, trusted  # noqa: F401
+from tests.conftest import RawHttp, ServerProcess, assert_error
 from tests.llm_server import LlmServer, Reply, bedrock_completion, bedrock_converse, cohere_chat, openai_chat
 
 MEM = "/_plugins/_ml/memory"
@@ -255,3 +259,44 @@ def test_rag_feature_setting(http: RawHttp, corpus: str, pipeline: tuple[str, st
         assert_error(out, 500, "m_l_exception", f"{key} is not enabled.")
     finally:
         http.request("PUT", "/_cluster/settings", {"persistent": {key: None}})
+
+
+def test_a_stop_signal_cuts_llm_calls_that_hang(tmp_path: Path) -> None:
+    """SIGTERM while one RAG request waits on an LLM that never answers and another one's call was left behind by
+    its timeout: both calls are cancelled, the waiting request gets an error, the process exits at once."""
+    llm = LlmServer()
+    server = ServerProcess(tmp_path).start()
+    try:
+        http = RawHttp(server.url)
+        settings = {P + "trusted_connector_endpoints_regex": [r"^http://127\.0\.0\.1:.*$"],
+                    P + "connector.private_ip_enabled": True}  # fmt: skip
+        assert http.request("PUT", "/_cluster/settings", {"persistent": settings})[0] == 200
+        assert http.request("PUT", "/docs/_doc/1?refresh=true", DOCS[0])[0] == 201
+        model_id = register(http, connector=openai_chat(llm.url))
+        rag = {"model_id": model_id, "context_field_list": ["text"]}
+        body = {"response_processors": [{"retrieval_augmented_generation": rag}]}
+        assert http.request("PUT", "/_search/pipeline/rag", body)[0] == 200
+        llm.script(Reply(text="never", delay=120), Reply(text="never", delay=120))
+        status, out = _search(http, "docs", "rag", "population of NYC", timeout=1)
+        assert_error(out, 504, "status_exception", "Timed out after [1s]")
+
+        waiting: dict[str, Any] = {}
+        thread = threading.Thread(
+            target=lambda: waiting.update(reply=_search(RawHttp(server.url), "docs", "rag", "population of NYC"))
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while len(llm.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(llm.requests) == 2, "the second request did not reach the LLM"
+        started = time.monotonic()
+        assert server.stop(signal.SIGTERM, timeout=60) == 0
+        assert time.monotonic() - started < 5
+        thread.join(10)
+        status, out = waiting["reply"]
+        assert status == 503
+        assert_error(out, 503, "status_exception", "the call was cancelled")
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.kill()
+        llm.close()

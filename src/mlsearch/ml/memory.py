@@ -51,12 +51,52 @@ class _Clock:
         return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class _Unrefreshed:
+    """Records written since their index's last refresh, by group (a memory id, or one group for all memories).
+
+    A search does not see them yet; the store, read by id, does. Entries leave once the index's searcher covers their
+    `_seq_no`, so the set holds about one refresh interval of writes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._groups: dict[str, dict[str, int]] = {}  # group -> {doc id: seq_no}
+
+    def add(self, group: str, doc_id: str, seq_no: int) -> None:
+        with self._lock:
+            self._groups.setdefault(group, {})[doc_id] = seq_no
+
+    def since(self, group: str, visible_seq_no: int) -> list[str]:
+        """The ids of `group` a searcher that covers `visible_seq_no` misses; forgets those it covers."""
+        with self._lock:
+            for name in list(self._groups):
+                kept = {i: s for i, s in self._groups[name].items() if s > visible_seq_no}
+                if kept:
+                    self._groups[name] = kept
+                else:
+                    del self._groups[name]
+            return list(self._groups.get(group, ()))
+
+    def drop(self, group: str) -> None:
+        with self._lock:
+            self._groups.pop(group, None)
+
+
+_ALL_MEMORIES = ""
+
+
 class ConversationMemory:
-    """Memories and messages in the system indices .plugins-ml-memory-meta / .plugins-ml-memory-message."""
+    """Memories and messages in the system indices .plugins-ml-memory-meta / .plugins-ml-memory-message.
+
+    Writes do not refresh the indices (a tantivy commit costs ~100 ms here, and a RAG turn or an agent step should
+    not pay one). They are durable in the store when they return; listings merge what the last refresh missed,
+    read by id from the store, so every acknowledged write is seen without a refresh per read. After a restart the
+    projection catches up from the store before it serves, so nothing is pending then."""
 
     def __init__(self, records: SystemIndices) -> None:
         self._records = records
         self._clock = _Clock()
+        self._new_memories = _Unrefreshed()
+        self._new_messages = _Unrefreshed()  # grouped by memory id
 
     # ---- memories ---------------------------------------------------------------------------------------
 
@@ -70,7 +110,8 @@ class ConversationMemory:
             doc["application_type"] = application_type
         if additional_info is not None:
             doc["additional_info"] = additional_info
-        self._write(MEMORY_META_INDEX, DocOp("create", memory_id, doc))
+        result = self._write(MEMORY_META_INDEX, DocOp("create", memory_id, doc))
+        self._new_memories.add(_ALL_MEMORIES, memory_id, result.seq_no)
         return memory_id
 
     def get_memory(self, memory_id: str) -> dict[str, Any]:
@@ -88,7 +129,7 @@ class ConversationMemory:
         """A page of memories, most recently updated first, and the next page's token (None on the last page)."""
         if max_results <= 0:
             raise ActionRequestValidationError("Validation Failed: 1: Can't list 0 or negative conversations;")
-        found = self._find(MEMORY_META_INDEX, {"match_all": {}})
+        found = list(self._find(MEMORY_META_INDEX, {"match_all": {}}, self._new_memories, _ALL_MEMORIES).items())
         found.sort(key=lambda item: (str(item[1].get("updated_time", "")), item[0]), reverse=True)
         page = [_memory_view(memory_id, doc) for memory_id, doc in found[next_token : next_token + max_results]]
         more = len(found) > next_token + max_results
@@ -101,6 +142,7 @@ class ConversationMemory:
         if message_ids:
             ops = [DocOp("delete", mid) for mid in message_ids]
             self._records.index(MEMORY_MESSAGE_INDEX).write(ops)
+        self._new_messages.drop(memory_id)
         self._write(MEMORY_META_INDEX, DocOp("delete", memory_id))
 
     # ---- messages ---------------------------------------------------------------------------------------
@@ -138,7 +180,8 @@ class ConversationMemory:
         if trace_number is not None:
             doc["trace_number"] = trace_number
         message_id = new_id()
-        self._write(MEMORY_MESSAGE_INDEX, DocOp("create", message_id, doc))
+        result = self._write(MEMORY_MESSAGE_INDEX, DocOp("create", message_id, doc))
+        self._new_messages.add(memory_id, message_id, result.seq_no)
         self._write(MEMORY_META_INDEX, DocOp("update", memory_id, {"doc": {"updated_time": stamp}}))
         return message_id
 
@@ -174,8 +217,15 @@ class ConversationMemory:
 
     def traces(self, message_id: str) -> list[dict[str, Any]]:
         """The traces of a message, by trace_number ascending."""
-        self._message_doc(message_id)
-        found = self._find(MEMORY_MESSAGE_INDEX, {"term": {"parent_message_id": message_id}})
+        parent = self._message_doc(message_id)
+        query = {"term": {"parent_message_id": message_id}}
+        found = [
+            (mid, doc)
+            for mid, doc in self._find(
+                MEMORY_MESSAGE_INDEX, query, self._new_messages, str(parent.get("memory_id"))
+            ).items()
+            if doc.get("parent_message_id") == message_id
+        ]
         found.sort(key=lambda item: (int(item[1].get("trace_number") or 0), str(item[1].get("create_time", ""))))
         return [_message_view(mid, doc) for mid, doc in found]
 
@@ -184,18 +234,27 @@ class ConversationMemory:
         self._records.index(name).refresh()
         return self._records.search(name, body)
 
-    # Writes are durable in the store when they return and records are read back by id from it; the lexical
-    # projection is refreshed only when a listing or search needs it (a tantivy commit costs ~100 ms here, and
-    # a RAG turn or an agent step should not pay two of them).
     def _write(self, name: str, op: DocOp) -> OpResult:
         [result] = self._records.index(name).write([op])
         if result.error is not None:
             raise result.error
         return result
 
-    def _find(self, name: str, query: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        self._records.index(name).refresh()
-        return self._records.find_all(name, query, size=_ALL)
+    def _find(self, name: str, query: dict[str, Any], pending: _Unrefreshed, group: str) -> dict[str, dict[str, Any]]:
+        """Records matching `query` (id -> source), plus the group's records written since the last refresh; the
+        caller filters those by the query's own condition."""
+        if not self._records.exists(name):
+            return {}
+        index = self._records.index(name)
+        with index.lock:  # the searcher and the `_seq_no` it covers, read together (refreshes take this lock)
+            visible = index.lexical.checkpoint
+            found = dict(self._records.find_all(name, query, size=_ALL))
+        for doc_id in pending.since(group, visible):
+            if doc_id not in found:
+                doc = self._records.get(name, doc_id)
+                if doc is not None:  # deleted since
+                    found[doc_id] = doc
+        return found
 
     def _message_doc(self, message_id: str) -> dict[str, Any]:
         doc = self._records.get(MEMORY_MESSAGE_INDEX, message_id)
@@ -207,7 +266,11 @@ class ConversationMemory:
         query: dict[str, Any] = {"bool": {"filter": [{"term": {"memory_id": memory_id}}]}}
         if not traces:
             query["bool"]["must_not"] = [{"exists": {"field": "trace_number"}}]
-        found = self._find(MEMORY_MESSAGE_INDEX, query)
+        found = [
+            (mid, doc)
+            for mid, doc in self._find(MEMORY_MESSAGE_INDEX, query, self._new_messages, memory_id).items()
+            if doc.get("memory_id") == memory_id and (traces or doc.get("trace_number") is None)
+        ]
         found.sort(key=lambda item: str(item[1].get("create_time", "")))
         return found
 

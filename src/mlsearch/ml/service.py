@@ -22,6 +22,7 @@ from mlsearch.errors import IllegalArgumentError, MLSearchError, StatusError
 from mlsearch.ml import inference, memory_guard
 from mlsearch.ml.artefacts import MAX_CHUNK_BYTES, Artefact, ArtefactStore
 from mlsearch.ml.connectors.models import RemoteModels, is_remote, public_model
+from mlsearch.ml.connectors.remote import RemotePredictor
 from mlsearch.ml.connectors.store import ConnectorStore
 from mlsearch.ml.groups import ModelGroups, resolve_access
 from mlsearch.ml.ids import new_id
@@ -136,6 +137,14 @@ class MLService:
     def close(self) -> None:
         self.tasks.close()
         self.registry.close()
+
+    def cancel_remote_calls(self) -> None:
+        """Cut the calls to externally hosted models in flight and refuse new ones: the node is stopping, and a
+        provider that does not answer must not hold up the requests waiting for it (nor the process's exit)."""
+        for model_id in self.registry.deployed_ids():
+            predictor = self.registry.predictor(model_id)
+            if isinstance(predictor, RemotePredictor):
+                predictor.close()
 
     def _access_control(self) -> bool:
         return bool(self.setting(_P + "model_access_control_enabled"))

@@ -3,8 +3,6 @@ tools list / get / direct execute."""
 
 from __future__ import annotations
 
-import threading
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,21 +14,9 @@ from mlsearch.api.routes._ml import ML, run, system_write_result
 from mlsearch.ml.agents import Agents
 from mlsearch.ml.system_indices import AGENT_INDEX
 
-_LOCK = threading.Lock()
-
 
 def agents_of(request: Request) -> Agents:
-    """The node's agents, built on first use over its ML service, indices and conversation memory."""
-    state = request.app.state
-    found = getattr(state, "agents", None)
-    if found is None:
-        with _LOCK:
-            found = getattr(state, "agents", None)
-            if found is None:
-                node = node_of(request)
-                found = Agents(node.ml, node.indices, lambda: getattr(node, "memory", None))
-                state.agents = found
-    return found
+    return node_of(request).agents
 
 
 async def register(request: Request) -> Response:

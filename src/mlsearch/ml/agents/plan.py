@@ -87,8 +87,8 @@ class PlanRun:
         conv = Conversation.open(memory, executor.memory_id if executor else None, step, "os_chat", 10)
         params = {**self.params, "question": step, "max_iteration": settings.get("executor_max_iterations", "20")}
         react = ReactRun(self.agent, params, conv, self.call_llm, self.run_tool)
-        output = react.run()
-        return str(output[-1]["result"]), conv
+        final = react.run()[-1][-1]  # verbose is off: {"name": "response", "dataAsMap": {"response": ...}}
+        return str(final["dataAsMap"]["response"]), conv
 
 
 def _json(text: str) -> dict[str, Any] | None:

@@ -67,7 +67,8 @@ class ReactRun:
     def tools(self) -> dict[str, dict[str, Any]]:
         return {t["name"]: t for t in self.agent.get("tools", [])}
 
-    def run(self) -> list[dict[str, Any]]:
+    def run(self) -> list[list[dict[str, Any]]]:
+        """The output entries (`inference_results`), each a list of tensors."""
         llm = self.agent["llm"]
         settings = {**llm.get("parameters", {}), **self.agent.get("parameters", {}), **self.params}
         limit = _max_iteration(settings)
@@ -84,7 +85,13 @@ class ReactRun:
             self.conversation.failed(exc.reason)
             raise
         self.conversation.answer(answer)
-        return [*self.conversation.output(), *self.steps, {"name": "response", "result": answer}]
+        # As ML Commons' MLChatAgentRunner: one ModelTensors per entry; verbose gives each step and the answer as
+        # text, otherwise the answer comes as dataAsMap with the additional_info stored with it.
+        head = [self.conversation.output()]
+        if self.verbose:
+            return [*head, *([step] for step in self.steps), [{"name": "response", "result": answer}]]
+        final = {"name": "response", "dataAsMap": {"response": answer, "additional_info": {}}}
+        return [*head, [final]]
 
     # ---- text ReAct -------------------------------------------------------------------------------------
 

@@ -7,14 +7,14 @@ is `{"name", "result"}` (text) or `{"name", "dataAsMap"}`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
 from typing import Any
 
 import orjson
 
 from mlsearch.engine.index import OpResult
 from mlsearch.engine.indices import Indices
-from mlsearch.errors import IllegalArgumentError, ParsingError, StatusError
+from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError, StatusError
 from mlsearch.ml.agents.context import build_context
 from mlsearch.ml.agents.conversation import Conversation, Memory
 from mlsearch.ml.agents.plan import PlanRun
@@ -26,20 +26,41 @@ from mlsearch.ml.predictor import PredictInput
 from mlsearch.ml.service import MLService
 
 log = logging.getLogger(__name__)
+FEATURE_SETTING = "plugins.ml_commons.agent_framework_enabled"
 _MAX_DEPTH = 5  # AgentTool nesting: an agent that calls itself stops here instead of recursing forever
 
 
+class AgentFrameworkDisabledError(MLSearchError):
+    """ML Commons throws an IllegalStateException from its REST actions: `illegal_state_exception`, 500."""
+
+    status = 500
+    error_type = "illegal_state_exception"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f'Agent Framework is currently disabled. To enable it, update the setting "{FEATURE_SETTING}" to true.'
+        )
+
+
 class Agents:
-    def __init__(self, ml: MLService, indices: Indices, memory: Callable[[], Memory | None]) -> None:
+    """The agents of a node. Owns no threads: async executions run in the ML service's task pool."""
+
+    def __init__(self, ml: MLService, indices: Indices, memory: Memory | None) -> None:
         self._ml = ml
         self._memory = memory
         self.records = AgentRecords(ml.records, lambda kind: kind in TOOLS)
-        self._depth = 0
+        self._nesting = threading.local()  # AgentTool depth of the run on this thread (runs are concurrent)
         self.context: ToolContext = build_context(ml, indices, self._run_nested)
 
     # ---- records ---------------------------------------------------------------------------------------
 
+    def check_enabled(self) -> None:
+        """Registering and executing agents need the agent framework (ML Commons gates those two actions)."""
+        if not self._ml.setting(FEATURE_SETTING):
+            raise AgentFrameworkDisabledError()
+
     def register(self, body: Any) -> dict[str, Any]:
+        self.check_enabled()
         return {"agent_id": self.records.register(body)}
 
     def get(self, agent_id: str) -> dict[str, Any]:
@@ -57,11 +78,13 @@ class Agents:
     # ---- execute ---------------------------------------------------------------------------------------
 
     def execute(self, agent_id: str, body: Any) -> dict[str, Any]:
+        self.check_enabled()
         agent = self.records.get(agent_id)
         params = _execute_params(body)
-        return {"inference_results": [{"output": self.run(agent, params)}]}
+        return {"inference_results": [{"output": output} for output in self.run(agent, params)]}
 
     def execute_async(self, agent_id: str, body: Any) -> dict[str, Any]:
+        self.check_enabled()
         agent = self.records.get(agent_id)
         params = _execute_params(body)
         conversation = self._open(agent, params) if _has_memory(agent) else None
@@ -69,8 +92,8 @@ class Agents:
         task_id = tasks.create("AGENT_EXECUTION", "AGENT", is_async=True)
 
         def job() -> dict[str, Any]:
-            output = self.run(agent, params, conversation)
-            return {"response": {"inference_results": [{"output": output}]}}
+            outputs = self.run(agent, params, conversation)
+            return {"response": {"inference_results": [{"output": output} for output in outputs]}}
 
         tasks.submit(task_id, job)
         response: dict[str, Any] = {"task_id": task_id, "status": "RUNNING"}
@@ -80,20 +103,21 @@ class Agents:
 
     def run(
         self, agent: dict[str, Any], params: dict[str, str], conversation: Conversation | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[list[dict[str, Any]]]:
+        """The output entries of a run (`inference_results`), each a list of tensors."""
         kind = agent["type"]
         if kind == "flow":
-            return self._flow(agent, params, None)
+            return [self._flow(agent, params, None)]
         conversation = conversation or self._open(agent, params)
         if kind == "conversational_flow":
-            return self._flow(agent, params, conversation)
+            return [self._flow(agent, params, conversation)]
         verbose = params.get("verbose", "false").lower() == "true"
         if kind == "plan_execute_and_reflect":
-            return PlanRun(agent, params, conversation, self._call_llm, self._run_tool).run()
+            return [PlanRun(agent, params, conversation, self._call_llm, self._run_tool).run()]
         return ReactRun(agent, params, conversation, self._call_llm, self._run_tool, verbose=verbose).run()
 
     def _open(self, agent: dict[str, Any], params: dict[str, str]) -> Conversation:
-        memory = self._memory()
+        memory = self._memory
         if memory is None:
             raise IllegalArgumentError("Conversation memory is not available on this node")
         limit = int(
@@ -144,14 +168,15 @@ class Agents:
         return tensor_value(tensors[0])
 
     def _run_nested(self, agent_id: str, params: dict[str, str]) -> Any:
-        if self._depth >= _MAX_DEPTH:
+        depth = getattr(self._nesting, "depth", 0)
+        if depth >= _MAX_DEPTH:
             raise IllegalArgumentError(f"AgentTool nesting deeper than {_MAX_DEPTH} agents")
         agent = self.records.get(agent_id)
-        self._depth += 1
+        self._nesting.depth = depth + 1
         try:
             output = self.run(agent, params)
         finally:
-            self._depth -= 1
+            self._nesting.depth = depth
         return _result_of(output)
 
     # ---- tools API -------------------------------------------------------------------------------------
@@ -191,7 +216,10 @@ def _has_memory(agent: dict[str, Any]) -> bool:
     return agent["type"] != "flow"
 
 
-def _result_of(output: list[dict[str, Any]]) -> Any:
-    """What an agent run gives a calling tool: its last tensor's result (or dataAsMap)."""
-    last = output[-1] if output else {}
-    return last.get("result", last.get("dataAsMap", ""))
+def _result_of(outputs: list[list[dict[str, Any]]]) -> Any:
+    """What an agent run gives a calling tool: its last tensor's result (or dataAsMap's response, or dataAsMap)."""
+    last = outputs[-1][-1] if outputs and outputs[-1] else {}
+    if "result" in last:
+        return last["result"]
+    data = last.get("dataAsMap", "")
+    return data["response"] if isinstance(data, dict) and "response" in data else data

@@ -4,14 +4,19 @@ with backoff (constant, or exponential with equal / full jitter) on 429, 5xx and
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
+import socket
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
 from mlsearch.errors import StatusError
@@ -20,6 +25,7 @@ from mlsearch.ml.connectors.model import ClientConfig
 log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
+_CANCELLED = "Error from remote service: the call was cancelled (model undeployed or node shutting down)"
 _MAX_REDIRECTS = 5
 
 
@@ -30,19 +36,88 @@ class HttpResponse:
     headers: dict[str, str]
 
 
+class _AbortableStream(httpcore.NetworkStream):
+    """A connection's stream that its backend can cut: a thread blocked reading it wakes up with an error."""
+
+    def __init__(self, inner: httpcore.NetworkStream, backend: _AbortableBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+        backend.track(self)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        return _AbortableStream(self._inner.start_tls(ssl_context, server_hostname, timeout), self._backend)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+    def abort(self) -> None:
+        sock = self._inner.get_extra_info("socket")
+        # shutdown, not close: close() leaves a thread blocked in recv() waiting until the read timeout
+        with contextlib.suppress(OSError, AttributeError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _AbortableBackend(httpcore.SyncBackend):
+    """httpcore's socket backend, remembering its open streams so that `abort` can cut in-flight calls."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: weakref.WeakSet[_AbortableStream] = weakref.WeakSet()
+
+    def track(self, stream: _AbortableStream) -> None:
+        with self._lock:
+            self._streams.add(stream)
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _AbortableStream(super().connect_tcp(*args, **kwargs), self)
+
+    def abort(self) -> None:
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.abort()
+
+
+def _transport(config: ClientConfig, backend: _AbortableBackend) -> httpx.HTTPTransport:
+    limits = httpx.Limits(max_connections=config.max_connection, max_keepalive_connections=config.max_connection)
+    transport = httpx.HTTPTransport(limits=limits, verify=not config.skip_ssl_verification)
+    # httpx takes no network backend; its pool (httpcore.ConnectionPool) keeps the one it uses here.
+    pool = getattr(transport, "_pool", None)
+    if hasattr(pool, "_network_backend"):
+        pool._network_backend = backend  # type: ignore[union-attr]
+    else:
+        log.warning("httpx's transport changed: in-flight connector calls cannot be cancelled at shutdown")
+    return transport
+
+
 class HttpExecutor:
-    """Sends connector requests; thread-safe (one client, one pool, shared by every caller of the connector)."""
+    """Sends connector requests; thread-safe (one client, one pool, shared by every caller of the connector).
+
+    `close` cancels the calls in flight (their sockets are shut down, so blocked reads fail at once) and refuses
+    new ones: an undeployed model or a stopping node is not held up by a provider that does not answer."""
 
     def __init__(self, config: ClientConfig, check_url: Callable[[str], None]) -> None:
         self._config = config
         self._check_url = check_url
-        limits = httpx.Limits(max_connections=config.max_connection, max_keepalive_connections=config.max_connection)
+        self._closed = False
+        self._backend = _AbortableBackend()
         timeout = httpx.Timeout(connect=config.connection_timeout, read=config.read_timeout, write=30.0, pool=None)
         self._client = httpx.Client(
-            limits=limits, timeout=timeout, follow_redirects=False, verify=not config.skip_ssl_verification
+            transport=_transport(config, self._backend), timeout=timeout, follow_redirects=False
         )
 
     def close(self) -> None:
+        self._closed = True
+        self._backend.abort()
         self._client.close()
 
     def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> HttpResponse:
@@ -51,12 +126,18 @@ class HttpExecutor:
         deadline = time.monotonic() + cfg.retry_timeout_seconds
         attempt = 0
         while True:
+            if self._closed:
+                raise StatusError(_CANCELLED, status=503)
             try:
                 response = self._send_following(method, url, headers, body)
                 if response.status not in RETRYABLE:
                     return response
                 failure: HttpResponse | Exception = response
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, RuntimeError) as exc:  # RuntimeError: the client was closed meanwhile
+                if self._closed:
+                    raise StatusError(_CANCELLED, status=503) from exc
+                if isinstance(exc, RuntimeError):
+                    raise
                 failure = exc
             delay = self._delay(attempt, failure)
             if not self._may_retry(attempt, deadline, delay):

@@ -13,6 +13,7 @@ import orjson
 
 from mlsearch.cluster_settings import ClusterSettings, cluster_settings_registry
 from mlsearch.config import Settings
+from mlsearch.engine.bert_analyzer import configure as configure_dl_analyzers
 from mlsearch.engine.indices import Indices
 from mlsearch.ml.agents import Agents
 from mlsearch.ml.memory import ConversationMemory
@@ -73,6 +74,7 @@ def build_node(settings: Settings) -> Node:
     stored = data / "cluster_settings.json"
     if stored.exists():
         persistent = orjson.loads(stored.read_bytes())
+    configure_dl_analyzers(settings.resolved_cache_dir())
     indices = Indices(data, refresh_tick=settings.refresh_tick_seconds)
     cluster_settings = ClusterSettings(cluster_settings_registry(), persistent)
     ml = build_ml_service(settings, indices, cluster_settings.get, identity["node_id"])

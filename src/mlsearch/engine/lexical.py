@@ -22,6 +22,7 @@ import tantivy
 
 from mlsearch.engine._generations import drop_other_generations
 from mlsearch.engine.analysis import Analyzers, tantivy_name
+from mlsearch.engine.bert_analyzer import is_dl_analyzer
 from mlsearch.engine.mapping import Field, Mappings, parse_document
 from mlsearch.engine.store import Store, StoredDoc
 
@@ -178,6 +179,12 @@ class LexicalIndex:
             if col is None or not items:
                 continue
             present.add(path)
+            if col.kind == "text" and is_dl_analyzer(col.field.analyzer):
+                # tantivy cannot run a Python tokenizer: index the DL model analyzer's tokens pre-tokenized
+                analyzer = self.analyzers.get(col.field.analyzer)
+                for item in items:
+                    doc.add_pre_tokenized_text(col.name, analyzer.pre_tokenize(item))
+                continue
             _add_values(doc, col, items)
         for path in present:
             doc.add_text(FIELD_NAMES, path)

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlsearch.engine.analysis import Analyzers
+from mlsearch.engine.analysis import Analyzers, known_analyzer
+from mlsearch.engine.bert_analyzer import token_weights
 from mlsearch.errors import IllegalArgumentError, ParsingError
 from mlsearch.ml.predictor import PredictInput, Tensor
 
@@ -250,9 +251,18 @@ def _encode(group: list[_Site], model_id: str, function: str, models: Models) ->
 
 
 def _analyzed(site: _Site, analyze: Analyze) -> dict[str, float]:
-    """Doc-only mode with an analyzer: every token of the query text weighs 1."""
+    """Doc-only mode with an analyzer: each token weighs what the analyzer's token weights say (1.0 without them,
+    and for every token of a non-DL analyzer); tokens weighing 0 or less are dropped, as neural-search does."""
     name = str(site.spec.get("analyzer", "bert-uncased"))
-    return dict.fromkeys(analyze(name, site.texts[0]), 1.0)
+    if not known_analyzer(name):
+        raise IllegalArgumentError(f"Analyzer [{name}] not found in shard context. ")
+    weights = token_weights(name)
+    out: dict[str, float] = {}
+    for token in analyze(name, site.texts[0]):
+        weight = 1.0 if weights is None else weights.get(token, 1.0)
+        if weight > 0:
+            out[token] = weight
+    return out
 
 
 # ---- replacing -------------------------------------------------------------------------------------------------

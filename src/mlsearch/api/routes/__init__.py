@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from mlsearch.api.routes import (
+    analyze,
     bulk,
     by_query,
     cluster,
@@ -28,6 +29,7 @@ from mlsearch.api.routes import (
 def all_routes() -> list[Route]:
     return [
         *cluster.routes(),
+        *analyze.routes(),
         *ingest.routes(),
         *knn.routes(),
         *ml_model_groups.routes(),

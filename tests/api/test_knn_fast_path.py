@@ -57,8 +57,16 @@ def _make(client: OpenSearch, name: str, seed: int, space: str = "l2") -> np.nda
 
 @pytest.fixture(scope="module")
 def pair(client: OpenSearch) -> Iterator[str]:
-    """Two indices (`<name>-a`, `<name>-b`) with refreshed and unrefreshed deletes and an unrefreshed update."""
+    """Two indices (`<name>-a`, `<name>-b`) with refreshed and unrefreshed deletes and an unrefreshed update, and
+    `<name>-c` and `<name>-d` (the documents of `-a` and `-b`) with every change refreshed: there hits of requests
+    without `_source` take their ids from the store's id cache."""
     index_name = "knn-fast-path"  # read-only for the tests of this module: built once
+    for suffix, seed in (("c", 1), ("d", 2)):
+        name = f"{index_name}-{suffix}"
+        _make(client, name, seed)
+        for i in range(0, 60, 10):
+            client.delete(index=name, id=f"{name}-{i}")
+        client.indices.refresh(index=name)
     for suffix, seed in (("a", 1), ("b", 2)):
         name = f"{index_name}-{suffix}"
         _make(client, name, seed)
@@ -69,7 +77,7 @@ def pair(client: OpenSearch) -> Iterator[str]:
             client.delete(index=name, id=f"{name}-{i}")
         client.index(index=name, id=f"{name}-3", body={"vec": [9.0] * DIM, "tag": 3, "color": "red", "title": "new"})
     yield index_name
-    client.indices.delete(index=f"{index_name}-a,{index_name}-b", ignore_unavailable=True)
+    client.indices.delete(index=f"{index_name}-a,{index_name}-b,{index_name}-c,{index_name}-d", ignore_unavailable=True)
 
 
 def _both(client: OpenSearch, target: str, body: dict[str, Any], **params: Any) -> tuple[dict, dict]:
@@ -110,9 +118,16 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("suffix", "source"), [("a", None), ("c", None), ("c", False)], ids=["unrefreshed", "refreshed", "refreshed-ids"]
+)
 @pytest.mark.parametrize(("label", "spec", "extra"), CASES, ids=[c[0] for c in CASES])
-def test_fast_path_equals_general_path(client: OpenSearch, pair: str, label: str, spec: dict, extra: dict) -> None:
-    target = f"{pair}-a"
+def test_fast_path_equals_general_path(
+    client: OpenSearch, pair: str, label: str, spec: dict, extra: dict, suffix: str, source: bool | None
+) -> None:
+    target = f"{pair}-{suffix}"
+    if source is not None:
+        extra = {**extra, "_source": source}
     for q in _queries(11, 4):
         body = {"query": {"knn": {"vec": {"vector": q, **spec}}}, **extra}
         fast, general = _both(client, target, body)
@@ -152,14 +167,15 @@ def test_deleted_and_updated_documents(client: OpenSearch, pair: str) -> None:
     assert fast["hits"]["hits"][0]["_source"] == {"title": "new"}
 
 
-def test_several_indices(client: OpenSearch, pair: str) -> None:
-    for target in (f"{pair}-a,{pair}-b", f"{pair}-*"):
+@pytest.mark.parametrize("source", [True, False])
+def test_several_indices(client: OpenSearch, pair: str, source: bool) -> None:
+    for target, names in ((f"{pair}-a,{pair}-b", "ab"), (f"{pair}-*", "abcd"), (f"{pair}-c,{pair}-d", "cd")):
         for q in _queries(13, 3):
-            body = {"query": {"knn": {"vec": {"vector": q, "k": 12}}}, "from": 4, "size": 10}
+            body = {"query": {"knn": {"vec": {"vector": q, "k": 12}}}, "from": 4, "size": 30, "_source": source}
             fast, general = _both(client, target, body)
             assert fast == general
-            assert {h["_index"] for h in fast["hits"]["hits"]} == {f"{pair}-a", f"{pair}-b"}
-            assert fast["hits"]["total"]["value"] == 24
+            assert {h["_index"] for h in fast["hits"]["hits"]} == {f"{pair}-{n}" for n in names}
+            assert fast["hits"]["total"]["value"] == 12 * len(names)
 
 
 def test_unmapped_field(client: OpenSearch, pair: str) -> None:
@@ -202,3 +218,16 @@ def test_which_requests_take_the_fast_path() -> None:
     ):
         assert not is_plain_knn(parse_request({"query": knn, **other}))
     assert not is_plain_knn(parse_request({"query": {"bool": {"must": [knn]}}}))
+
+
+def test_a_delete_after_the_ids_were_cached(client: OpenSearch, index_name: str) -> None:
+    data = _make(client, index_name, 3)
+    body = {"query": {"knn": {"vec": {"vector": data[7].tolist(), "k": 5}}}, "_source": False}
+    first = client.search(index=index_name, body=body)["hits"]["hits"]
+    assert first[0]["_id"] == f"{index_name}-7"  # its id is in the cache now
+    client.delete(index=index_name, id=f"{index_name}-7")  # not refreshed: still in the vector snapshot
+    for _ in range(2):
+        fast, general = _both(client, index_name, body)
+        assert fast == general
+        assert f"{index_name}-7" not in [h["_id"] for h in fast["hits"]["hits"]]
+        client.indices.refresh(index=index_name)

@@ -38,6 +38,8 @@ def execute_knn(indices: Sequence[Index], req: SearchRequest) -> dict[str, Any]:
     window = req.from_ + req.size
     _check_window(indices, window)
     query: Knn = req.query  # type: ignore[assignment]  # is_plain_knn checked it
+    # Read before searching: when the store has had no write since, every hit is live and unchanged.
+    settled = [index.vectors.checkpoint for index in indices]
     total = 0
     hits: list[Hit] = []
     for index in indices:
@@ -46,12 +48,29 @@ def execute_knn(indices: Sequence[Index], req: SearchRequest) -> dict[str, Any]:
         hits.extend(found)
     if len(indices) > 1:
         hits = _order(hits, req)
+    hits = hits[req.from_ : window]
+    ids = None
+    if _ids_only(req) and all(i.store.max_seq_no <= c for i, c in zip(indices, settled, strict=True)):
+        ids = _ids(hits)
     return {
         "took": int((time.perf_counter() - started) * 1000),
         "timed_out": False,
         "_shards": {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0},
-        "hits": _hits_body(hits[req.from_ : window], total, req, {}),
+        "hits": _hits_body(hits, total, req, {}, ids=ids),
     }
+
+
+def _ids_only(req: SearchRequest) -> bool:
+    """Whether hits show only `_index`, `_id` and `_score` (no `_source`, versions or sequence numbers)."""
+    return not (req.source.enabled or req.version or req.seq_no_primary_term)
+
+
+def _ids(hits: list[Hit]) -> dict[str, dict[int, str]]:
+    """The hits' `_id`s from the store's id cache (no document read), by index name and key."""
+    by_index: dict[str, tuple[Index, list[int]]] = {}
+    for hit in hits:
+        by_index.setdefault(hit.index.name, (hit.index, []))[1].append(hit.key)
+    return {name: index.store.ids_of(keys) for name, (index, keys) in by_index.items()}
 
 
 def _index_hits(index: Index, query: Knn, min_score: float | None, window: int) -> tuple[int, list[Hit]]:

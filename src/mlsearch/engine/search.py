@@ -496,9 +496,12 @@ def _hits_body(
     req: SearchRequest,
     plans: dict[str, tuple[_Plan, tantivy.Searcher]],
     explainer: Callable[[Hit], dict[str, Any]] | None = None,
+    ids: dict[str, dict[int, str]] | None = None,
 ) -> dict[str, Any]:
+    """The `hits` object; `ids` (by index, by key) stands for the stored documents when the caller knows every hit
+    is live and the response shows nothing but `_index`, `_id` and `_score`."""
     with_source = req.source.enabled
-    docs = _stored_docs(hits, with_source)
+    docs = _stored_docs(hits, with_source) if ids is None else None
     # Scores are computed when sorting by relevance, when `_score` is one of the sort keys, or with track_scores.
     scored = not req.sort or any(k.field == "_score" for k in req.sort) or req.track_scores
     plain = not (req.explain or req.version or req.seq_no_primary_term or req.sort)
@@ -506,12 +509,19 @@ def _hits_body(
     max_score = None
     for hit in hits:
         name = hit.index.name
-        doc = docs[name].get(hit.key)
-        if doc is None or doc.source is None:
-            continue  # deleted since the last refresh
-        item: dict[str, Any] = {"_index": name, "_id": doc.id}
-        if not plain:
-            _metadata(item, hit, doc, req)
+        if ids is not None:
+            doc_id = ids[name].get(hit.key)
+            if doc_id is None:
+                continue  # not in the store (never expected: the caller vouched for every hit)
+            item: dict[str, Any] = {"_index": name, "_id": doc_id}
+        else:
+            assert docs is not None  # for mypy: set whenever ids is not
+            doc = docs[name].get(hit.key)
+            if doc is None or doc.source is None:
+                continue  # deleted since the last refresh
+            item = {"_index": name, "_id": doc.id}
+            if not plain:
+                _metadata(item, hit, doc, req)
         score = np.float32(hit.score) if scored else None
         item["_score"] = score
         if score is not None and (max_score is None or score > max_score):

@@ -3,7 +3,8 @@ compiled into a tantivy query that gives each found document its exact k-NN scor
 
 The vectors are searched first (with the filter turned into document keys: faiss pre-filtering, exact search when
 the filtered set is small); the top documents then become `Should` clauses of constant-score `_key` terms. So
-`knn` composes with `bool` (Lucene-like score sums), paging, `_source` and aggregations like any other query."""
+`knn` composes with `bool` (Lucene-like score sums), paging, `_source` and aggregations like any other query.
+A top-level knn skips that step: `engine.knn_search` turns `knn_matches` straight into hits."""
 
 from __future__ import annotations
 

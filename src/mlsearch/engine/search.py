@@ -150,7 +150,7 @@ def _int(value: Any, name: str) -> int:
         raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]")
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]") from None
 
 

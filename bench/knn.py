@@ -8,25 +8,29 @@ single-query QPS for bare faiss (same parameters, queried one at a time from Pyt
 excluded), and `_search` over HTTP with one keep-alive client and with 8 concurrent clients (threads). Then
 filtered search at 10% and 1% selectivity, an `on_disk` (32x, 1-bit) copy of the field (recall, QPS, memory), build
 times (mlsearch builds graphs in its merger, after refresh: the bench waits for that and reports it) and memory:
-anonymous vs file-backed resident memory, and bytes per vector of the float32 vectors vs the graphs.
+anonymous vs file-backed resident memory, and bytes per vector of the float32 vectors vs the graphs. Last, the
+same recall / QPS comparison on real embeddings: SciFact's 5,183 documents and 300 test queries embedded by
+all-MiniLM-L6-v2 (once, through mlsearch's `_predict`; cached under bench/.cache or $MLSEARCH_CACHE_DIR). faiss,
+engine and execute are timed interleaved, query by query, so their ratios hold on a machine under other load.
 
-    python bench/knn.py [--quick]
+    python bench/knn.py [--quick] [--scifact]   # --quick skips SciFact until its embeddings are cached
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
-from _common import Server, percentiles, quick, table
+from _common import Server, chunks, load_scifact, percentiles, quick, table
 from mlsearch.engine.index import DocOp
 from mlsearch.engine.indices import Indices
 from mlsearch.engine.search import execute, parse_request
@@ -38,6 +42,7 @@ DIM = 384
 K = 10
 EFS = (16, 32, 64, 128, 256)
 SEED = 1234
+SCIFACT_CACHE = "scifact-all-MiniLM-L6-v2.npz"
 
 
 def dataset(n: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +91,23 @@ def timed(run: Callable[[np.ndarray], list[int]], queries: np.ndarray) -> tuple[
         found.append(run(q))
         samples.append(time.perf_counter() - t)
     return found, samples
+
+
+def timed_together(
+    runs: Sequence[Callable[[np.ndarray], list[int]]], queries: np.ndarray
+) -> list[tuple[list[list[int]], list[float]]]:
+    """`timed` for several runners, interleaved query by query: a load swing on a shared machine hits them all
+    alike, so the ratios between them hold even when the absolute figures move."""
+    for q in queries[:20]:
+        for run in runs:
+            run(q)
+    out: list[tuple[list[list[int]], list[float]]] = [([], []) for _ in runs]
+    for q in queries:
+        for run, (found, samples) in zip(runs, out, strict=True):
+            t = time.perf_counter()
+            found.append(run(q))
+            samples.append(time.perf_counter() - t)
+    return out
 
 
 def knn_body(q: np.ndarray, ef: int, flt: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -201,6 +223,75 @@ def memory_line(label: str, index: Any, n: int) -> str:
     )
 
 
+def scifact_embeddings(cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """SciFact's corpus (title + text) and test queries embedded by all-MiniLM-L6-v2 through mlsearch's
+    `_predict`, computed once and kept in `cache` (then loaded in milliseconds)."""
+    path = cache / SCIFACT_CACHE
+    if path.exists():
+        saved = np.load(path)
+        return saved["docs"], saved["queries"]
+    from relevance import EMBED_BATCH, _deploy_minilm  # the dense relevance bench deploys the same model
+
+    data = load_scifact()
+    texts = [f"{d['title']} {d['text']}" for d in data.corpus]
+    with tempfile.TemporaryDirectory() as tmp, Server(Path(tmp), env={"MLSEARCH_CACHE_DIR": str(cache)}) as server:
+        client = server.client()
+        model_id = _deploy_minilm(client)
+
+        def embed(batch: list[str]) -> list[list[float]]:
+            out = client.check("POST", f"/_plugins/_ml/_predict/text_embedding/{model_id}", {"text_docs": batch})
+            return [r["output"][0]["data"] for r in out["inference_results"]]
+
+        docs = np.array([v for b in chunks(texts, EMBED_BATCH) for v in embed(list(b))], dtype=np.float32)
+        queries = np.array([v for b in chunks(list(data.queries.values()), EMBED_BATCH) for v in embed(list(b))])
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, docs=docs, queries=queries.astype(np.float32))
+    return docs, queries.astype(np.float32)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("MLSEARCH_CACHE_DIR") or Path(__file__).resolve().parent / ".cache")
+
+
+def _scifact_cached() -> bool:
+    return (_cache_dir() / SCIFACT_CACHE).exists()
+
+
+def scifact(root: Path) -> list[list[Any]]:
+    """Recall@10 and single-query QPS on real embeddings (SciFact, MiniLM, l2): bare faiss, engine, execute."""
+    cache = _cache_dir()
+    docs, queries = scifact_embeddings(cache)
+    truth = exact(docs, queries)
+    bare = faiss.IndexHNSWFlat(DIM, 16)
+    bare.hnsw.efConstruction = 100
+    bare.add(docs)
+    build_mlsearch(root / "sf", docs, "scifact")
+    indices = Indices(root / "sf")
+    indices.open_all()
+    index = indices.get("scifact")
+    index.vectors.warmup()
+    engine = engine_runner(index)
+    rows = []
+    for ef in (16, 32, 64, 128):
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = ef
+
+        def bare_run(q: np.ndarray, params: faiss.SearchParametersHNSW = params) -> list[int]:
+            return bare.search(q.reshape(1, -1), K, params=params)[1][0].tolist()
+
+        def local_run(q: np.ndarray, ef: int = ef) -> list[int]:
+            return [int(h["_id"]) for h in execute([index], parse_request(knn_body(q, ef)))["hits"]["hits"]]
+
+        (bf, bs), (ef_, es), (lf, ls) = timed_together((bare_run, lambda q, ef=ef: engine(q, ef), local_run), queries)
+        rows.append([ef, recall(bf, truth), qps(bs), recall(ef_, truth), qps(es), qps(es) / qps(bs)])
+        rows[-1] += [recall(lf, truth), qps(ls), qps(ls) / qps(bs)]
+    indices.close()
+    print(
+        f"\nSciFact: {len(docs)} all-MiniLM-L6-v2 embeddings of title + text, {len(queries)} test queries (cache {cache})"
+    )
+    return rows
+
+
 def main() -> None:
     n, n_queries = (20_000, 100) if quick() else (100_000, 300)
     data, queries = dataset(n, n_queries)
@@ -242,9 +333,9 @@ def main() -> None:
                 hits = execute([index], parse_request(knn_body(q, ef)))["hits"]["hits"]
                 return [int(h["_id"]) for h in hits]
 
-            bf, bs = timed(bare_run, queries)
-            ef_, es = timed(lambda q, ef=ef: engine(q, ef), queries)
-            lf, ls = timed(local_run, queries)
+            (bf, bs), (ef_, es), (lf, ls) = timed_together(
+                (bare_run, lambda q, ef=ef: engine(q, ef), local_run), queries
+            )
             summary[ef] = [recall(bf, truth), qps(bs), recall(ef_, truth), qps(es), recall(lf, truth), qps(ls)]
         mem1 = smaps()  # after the searches: mapped pages count once touched
         filtered = []
@@ -277,6 +368,8 @@ def main() -> None:
                 _eight, eight_qps = http_clients(server, queries, ef, 8)
                 br, bq, er, eq, lr, lq = summary[ef]
                 rows.append([ef, br, bq, er, eq, eq / bq, lr, lq, lq / bq, percentiles(one)[0], one_qps, eight_qps])
+        # Real embeddings: always in a full run; with --quick only once they are cached (or with --scifact).
+        sf_rows = scifact(root) if not quick() or "--scifact" in sys.argv or _scifact_cached() else []
     table(
         "recall@10 and QPS by ef_search (engine = field search alone; execute = whole in-process search)",
         [
@@ -296,6 +389,9 @@ def main() -> None:
         rows,
     )
     table("filtered (ef_search 100, execute)", ["selectivity", "recall", "QPS in-process", "p50 ms"], filtered)
+    if sf_rows:
+        header = ["ef", "faiss recall", "faiss QPS", "engine recall", "engine QPS", "engine/faiss"]
+        table("SciFact embeddings (real data)", [*header, "execute recall", "execute QPS", "execute/faiss"], sf_rows)
     print(
         "\non_disk 32x (1-bit binary quantization; the ef_search beam rescored on float32), engine alone: "
         + ", ".join(f"ef {ef}: recall@10 {recall(f, truth):.3f}, {qps(t):.0f} QPS" for ef, (f, t) in q_runs.items())
@@ -303,7 +399,7 @@ def main() -> None:
     print(
         f"memory (raw float32 vectors = {DIM * 4} B/vector):\n{float_memory}\n{q_memory}\n"
         f"  resident growth after open + warmup + the searches, float index: +{mem1['anon'] - mem0['anon']:.0f} MB anonymous, "
-        f"+{(mem1['rss'] - mem1['anon']) - (mem0['rss'] - mem0['anon']):.0f} MB file-backed (mapped segment files); "
+        f"+{(mem1['rss'] - mem1['anon']) - (mem0['rss'] - mem0['anon']):.0f} MB file-backed (mapped segment files and store pages); "
         f"on_disk index: +{mem3['anon'] - mem2['anon']:.0f} MB anonymous, "
         f"+{(mem3['rss'] - mem3['anon']) - (mem2['rss'] - mem2['anon']):.0f} MB file-backed "
         f"(the kernel may drop file-backed pages under pressure, never anonymous ones); "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -100,7 +99,7 @@ def serve_forever(settings: Settings) -> int:
     node = build_node(settings)
     config = uvicorn.Config(build_app(node), log_level=settings.log_level, access_log=False, lifespan="on")
     server = _Server(config, on_stop=node.stopping)
-    asyncio.run(server.serve(sockets=[sock]))
+    server.run(sockets=[sock])  # uvicorn's loop factory: uvloop when installed (asyncio.run never uses it)
     return 0
 
 

@@ -20,6 +20,7 @@ from mlsearch.engine.query.compile import Context, as_filter, compile_query, cou
 from mlsearch.engine.query.function_score import FunctionScoreRescorer
 from mlsearch.engine.query.hybrid import Hybrid, union_query
 from mlsearch.engine.source_filter import SourceFilter
+from mlsearch.engine.store import StoredDoc
 from mlsearch.errors import IllegalArgumentError, ParsingError, SearchPhaseExecutionError
 
 # Top-level keys of a search body; those not handled yet are accepted where OpenSearch would ignore them harmlessly.
@@ -149,7 +150,7 @@ def _int(value: Any, name: str) -> int:
         raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]")
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]") from None
 
 
@@ -263,6 +264,10 @@ def execute(
         from mlsearch.engine.hybrid_search import execute_hybrid  # it builds on this module
 
         return execute_hybrid(indices, req, fusion, aggs_runner)
+    from mlsearch.engine.knn_search import execute_knn, is_plain_knn  # it builds on this module
+
+    if is_plain_knn(req):
+        return execute_knn(indices, req)
     started = time.perf_counter()
     window = req.from_ + req.size
     _check_window(indices, window)
@@ -491,27 +496,36 @@ def _hits_body(
     req: SearchRequest,
     plans: dict[str, tuple[_Plan, tantivy.Searcher]],
     explainer: Callable[[Hit], dict[str, Any]] | None = None,
+    ids: dict[str, dict[int, str]] | None = None,
 ) -> dict[str, Any]:
-    by_index: dict[str, tuple[Index, list[int]]] = {}
-    for hit in hits:
-        by_index.setdefault(hit.index.name, (hit.index, []))[1].append(hit.key)
+    """The `hits` object; `ids` (by index, by key) stands for the stored documents when the caller knows every hit
+    is live and the response shows nothing but `_index`, `_id` and `_score`."""
     with_source = req.source.enabled
-    docs = {name: index.store.by_keys(keys, with_source=with_source) for name, (index, keys) in by_index.items()}
+    docs = _stored_docs(hits, with_source) if ids is None else None
     # Scores are computed when sorting by relevance, when `_score` is one of the sort keys, or with track_scores.
     scored = not req.sort or any(k.field == "_score" for k in req.sort) or req.track_scores
+    plain = not (req.explain or req.version or req.seq_no_primary_term or req.sort)
     rendered = []
+    max_score = None
     for hit in hits:
-        doc = docs[hit.index.name].get(hit.key)
-        if doc is None or doc.source is None:
-            continue  # deleted since the last refresh
-        item: dict[str, Any] = {"_index": hit.index.name, "_id": doc.id}
-        if req.explain:
-            item["_shard"] = f"[{hit.index.name}][0]"
-        if req.version:
-            item["_version"] = doc.version
-        if req.seq_no_primary_term:
-            item["_seq_no"], item["_primary_term"] = doc.seq_no, doc.primary_term
-        item["_score"] = np.float32(hit.score) if scored else None
+        name = hit.index.name
+        if ids is not None:
+            doc_id = ids[name].get(hit.key)
+            if doc_id is None:
+                continue  # not in the store (never expected: the caller vouched for every hit)
+            item: dict[str, Any] = {"_index": name, "_id": doc_id}
+        else:
+            assert docs is not None  # for mypy: set whenever ids is not
+            doc = docs[name].get(hit.key)
+            if doc is None or doc.source is None:
+                continue  # deleted since the last refresh
+            item = {"_index": name, "_id": doc.id}
+            if not plain:
+                _metadata(item, hit, doc, req)
+        score = np.float32(hit.score) if scored else None
+        item["_score"] = score
+        if score is not None and (max_score is None or score > max_score):
+            max_score = score
         if with_source:
             source = req.source.apply(orjson.loads(doc.source))
             if source is not None:
@@ -521,10 +535,9 @@ def _hits_body(
         if req.explain and explainer is not None:
             item["_explanation"] = explainer(hit)
         elif req.explain:
-            plan, searcher = plans[hit.index.name]
+            plan, searcher = plans[name]
             item["_explanation"] = _explanation(plan, searcher, hit)
         rendered.append(item)
-    scores = [h["_score"] for h in rendered if h["_score"] is not None]
     body: dict[str, Any] = {}
     if req.track_total_hits is not False:
         limit = None if req.track_total_hits is True else int(req.track_total_hits)
@@ -532,9 +545,31 @@ def _hits_body(
             body["total"] = {"value": limit, "relation": "gte"}
         else:
             body["total"] = {"value": total, "relation": "eq"}
-    body["max_score"] = max(scores) if scores else None
+    body["max_score"] = max_score
     body["hits"] = rendered
     return body
+
+
+def _stored_docs(hits: list[Hit], with_source: bool) -> dict[str, dict[int, StoredDoc]]:
+    """The stored documents of `hits`, by index name and key: one batched read per index."""
+    by_index: dict[str, tuple[Index, list[int]]] = {}
+    for hit in hits:
+        index = hit.index
+        entry = by_index.get(index.name)
+        if entry is None:
+            entry = by_index[index.name] = (index, [])
+        entry[1].append(hit.key)
+    return {name: index.store.by_keys(keys, with_source=with_source) for name, (index, keys) in by_index.items()}
+
+
+def _metadata(item: dict[str, Any], hit: Hit, doc: StoredDoc, req: SearchRequest) -> None:
+    """`_shard`, `_version`, `_seq_no` and `_primary_term`, in OpenSearch's key order, when the request asks."""
+    if req.explain:
+        item["_shard"] = f"[{hit.index.name}][0]"
+    if req.version:
+        item["_version"] = doc.version
+    if req.seq_no_primary_term:
+        item["_seq_no"], item["_primary_term"] = doc.seq_no, doc.primary_term
 
 
 def _explanation(plan: _Plan, searcher: tantivy.Searcher, hit: Hit) -> dict[str, Any]:

@@ -17,6 +17,8 @@ import orjson
 
 OP_INDEX = 0
 OP_DELETE = 1
+_READER_MMAP = 1 << 30
+_ID_CACHE = 1 << 18  # keys whose `_id` is kept in memory (~100 bytes each)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -81,6 +83,7 @@ class Store:
             row = self._writer.execute("SELECT MAX(seq_no) FROM docs").fetchone()
             self._max_seq_no = -1 if row[0] is None else int(row[0])
         self.primary_term: int = int(self.get_meta("primary_term", 1))
+        self._ids: dict[int, str] = {}
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -97,6 +100,9 @@ class Store:
         if conn is None:
             conn = self._local.conn = self._connect()
             conn.execute("PRAGMA query_only=1")
+            # Read pages through a memory map (the OS page cache, shared by every reader thread) rather than each
+            # connection's 2 MB page cache: hit lookups by key in a large index ran 3x faster.
+            conn.execute(f"PRAGMA mmap_size={_READER_MMAP}")
             self._readers.append(conn)  # closed with the store, whichever thread opened it
         return conn
 
@@ -154,6 +160,22 @@ class Store:
             ):
                 found[row[0]] = StoredDoc(*row)
         return found
+
+    def ids_of(self, keys: Sequence[int]) -> dict[int, str]:
+        """`_id` by key, live or deleted. A key's `_id` never changes (rows are never removed: deletes leave
+        tombstones), so ids are cached, up to `_ID_CACHE` keys."""
+        cache = self._ids
+        found = {k: cache.get(k) for k in keys}
+        missing = [k for k, v in found.items() if v is None]
+        if missing:
+            if len(cache) + len(missing) > _ID_CACHE:
+                cache.clear()
+            for chunk in _chunks(missing, 500):
+                marks = ",".join("?" * len(chunk))
+                rows = self._reader().execute(f"SELECT key, id FROM docs WHERE key IN ({marks})", chunk).fetchall()
+                cache.update(rows)
+                found.update(rows)
+        return {k: v for k, v in found.items() if v is not None}
 
     def count(self) -> int:
         return int(self._reader().execute("SELECT COUNT(*) FROM docs WHERE source IS NOT NULL").fetchone()[0])

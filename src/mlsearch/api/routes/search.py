@@ -15,6 +15,7 @@ from mlsearch.api.render import error_body, json_response
 from mlsearch.api.routes import search_pipeline
 from mlsearch.api.routes._common import blocking, node_of
 from mlsearch.engine import aggs
+from mlsearch.engine.fusion import Fusion
 from mlsearch.engine.index import Index
 from mlsearch.engine.query import dsl
 from mlsearch.engine.query.compile import count_matches
@@ -79,9 +80,10 @@ async def _run(
     # Request processors first (neural_query_enricher fills in model ids), then the models' outputs.
     pipeline, ctx, body = await _pipeline_request(request, body, indices, pipeline_id)
     body = await _with_model_outputs(request, body)
-    req = parse_request(body, params)
     fusion = pipeline.fusion() if pipeline is not None else None
-    response = await blocking(execute, indices, req, aggs_runner=aggs.run, fusion=fusion)
+    # Parsing joins the search on the worker thread: the event loop stays free for other connections, and a knn
+    # search crosses threads once.
+    response = await blocking(_search, indices, body, params, fusion)
     if pipeline is not None and ctx is not None and pipeline.response:
         response = await blocking(pipeline.transform_response, response, ctx)
     return response
@@ -92,6 +94,12 @@ def _int_param(name: str, value: str) -> int:
         return int(value)
     except ValueError:
         raise IllegalArgumentError(f"Failed to parse int parameter [{name}] with value [{value}]") from None
+
+
+def _search(
+    indices: list[Index], body: dict[str, Any], params: dict[str, str], fusion: Fusion | None
+) -> dict[str, Any]:
+    return execute(indices, parse_request(body, params), aggs_runner=aggs.run, fusion=fusion)
 
 
 async def _pipeline_request(

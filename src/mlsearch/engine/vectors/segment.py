@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -156,6 +157,7 @@ class Segment:
         if allowed < self.size:
             bits = np.packbits(mask, bitorder="little")  # referenced until the search returns: faiss reads it
             selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
+        _one_omp_thread()
         params = _params(self.graph, opts, want, selector)
         binary = isinstance(self.graph, BinaryGraph)
         rows, raw = self.graph.search(query, want, params) if binary else graph_search(self.graph, query, want, params)
@@ -207,6 +209,19 @@ class Segment:
         if not (len(keys) == len(data) == len(live)) or (graph is not None and graph.ntotal != len(keys)):
             raise ValueError(f"segment {directory} is inconsistent")
         return cls(seg_id, keys, data, live, graph)
+
+
+_search_thread = threading.local()
+
+
+def _one_omp_thread() -> None:
+    """Searching threads run faiss with one OpenMP thread: concurrency comes from the search threads themselves, and
+    a single query's parallel region spin-waits for a descheduled partner on a busy machine (binary HNSW fell from
+    ~2,400 to ~50 queries/s under load). OpenMP keeps this setting per thread, so graph builds in the merger keep
+    every core."""
+    if not getattr(_search_thread, "single", False):
+        faiss.omp_set_num_threads(1)
+        _search_thread.single = True
 
 
 def mapped(path: Path) -> np.ndarray:

@@ -264,7 +264,7 @@ def test_conversational_flow_and_agent_tool(http: RawHttp, llm: ScriptedLLM, cor
     assert first["MLModelTool"] == "one" and first["memory_id"] and first["parent_interaction_id"]
     status, out = execute(http, outer_id, {"question": "q2"})
     assert status == 200, out
-    assert outputs(out) == {"AgentTool": "two"}
+    assert outputs(out) == {"response": "two"}  # a one-tool flow agent's output is named `response`
 
 
 def test_plan_execute_and_reflect(http: RawHttp, llm: ScriptedLLM, corpus: dict) -> None:

@@ -144,7 +144,9 @@ class Agents:
             if conv is not None:
                 conv.trace(spec["name"], values.get("question", ""), as_text(last))
             if spec.get("include_output_in_agent_response") or n == len(tools) - 1:
-                output.append({"name": spec["name"], "result": as_text(last)})
+                # ML Commons hands a one-tool flow agent's output to the executor as is, which names it `response`.
+                name = "response" if conv is None and len(tools) == 1 else spec["name"]
+                output.append({"name": name, "result": as_text(last)})
         if conv is not None:
             conv.answer(as_text(last))
             return [*conv.output(), *output]
@@ -187,7 +189,7 @@ class Agents:
     def get_tool(self, name: str) -> dict[str, Any]:
         found = TOOLS.get(name)
         if found is None:
-            raise StatusError(f"Failed to find tool {name}", status=404)
+            raise StatusError(f"Failed to find tool information with the provided tool name: {name}", status=404)
         return found.listing()
 
     def execute_tool(self, tool_type: str, body: Any) -> dict[str, Any]:

@@ -155,10 +155,13 @@ class Agents:
     # ---- tools and models ------------------------------------------------------------------------------
 
     def _run_tool(self, spec: dict[str, Any], params: dict[str, str], overrides: dict[str, str]) -> Any:
-        """Execute-time parameters, then the tool's own (placeholders filled), then per-call overrides."""
+        """As ML Commons' ToolUtils.buildToolParameters: the tool's own parameters, overridden by the execute-time
+        ones (`<tool name>.<key>` for this tool only), then the tool's `config`; placeholders filled; then per-call
+        overrides (an LLM's tool input)."""
         name = spec["name"]
-        merged = {**params, **spec.get("parameters", {})}
+        merged = {**spec.get("parameters", {}), **params}
         merged.update({k[len(name) + 1 :]: v for k, v in params.items() if k.startswith(name + ".")})
+        merged.update(spec.get("config") or {})
         merged = {**filled(merged), **overrides}
         return get_tool(spec["type"]).run(merged, self.context)
 

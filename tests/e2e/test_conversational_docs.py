@@ -392,7 +392,7 @@ def test_conversational_flow_agent_keeps_the_conversation(
     )
     assert (
         "Below is Chat History between Human and AI which sorted by time with asc order:\n"
-        f"Human: {QUESTION}\nAI: 58,000 people\n" in last_prompt(llm)
+        f"Human:{QUESTION}\nAssistant:58,000 people\n" in last_prompt(llm)  # ConversationIndexMessage.toString()
     )
 
     status, found = http.request("GET", f"{MEM}/{memory_id}/messages")

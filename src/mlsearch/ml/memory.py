@@ -48,7 +48,24 @@ class _Clock:
         with self._lock:
             stamp = max(datetime.now(UTC), self._last + timedelta(microseconds=1))
             self._last = stamp
-        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return instant_text(stamp)
+
+
+def instant_text(stamp: datetime) -> str:
+    """As Java's `Instant.toString()`: the fraction in groups of three digits, trailing zero groups dropped."""
+    text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    micros = stamp.microsecond
+    if micros % 1000:
+        return f"{text}.{micros:06d}Z"
+    return f"{text}.{micros // 1000:03d}Z" if micros else f"{text}Z"
+
+
+def _instant(text: Any) -> datetime:
+    """A stored instant, for ordering (its text's length varies with the fraction, so strings do not sort)."""
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 class _Unrefreshed:
@@ -130,10 +147,10 @@ class ConversationMemory:
         if max_results <= 0:
             raise ActionRequestValidationError("Validation Failed: 1: Can't list 0 or negative conversations;")
         found = list(self._find(MEMORY_META_INDEX, {"match_all": {}}, self._new_memories, _ALL_MEMORIES).items())
-        found.sort(key=lambda item: (str(item[1].get("updated_time", "")), item[0]), reverse=True)
+        found.sort(key=lambda item: (_instant(item[1].get("updated_time")), item[0]), reverse=True)
         page = [_memory_view(memory_id, doc) for memory_id, doc in found[next_token : next_token + max_results]]
-        more = len(found) > next_token + max_results
-        return page, (next_token + max_results if more else None)
+        # As ML Commons: a full page carries the next token (even when nothing follows it).
+        return page, (next_token + max_results if len(page) == max_results else None)
 
     def delete_memory(self, memory_id: str) -> None:
         """The memory and all its messages (and their traces)."""
@@ -226,7 +243,7 @@ class ConversationMemory:
             ).items()
             if doc.get("parent_message_id") == message_id
         ]
-        found.sort(key=lambda item: (int(item[1].get("trace_number") or 0), str(item[1].get("create_time", ""))))
+        found.sort(key=lambda item: (int(item[1].get("trace_number") or 0), _instant(item[1].get("create_time"))))
         return [_message_view(mid, doc) for mid, doc in found]
 
     def search(self, name: str, body: Any) -> dict[str, Any]:
@@ -271,7 +288,7 @@ class ConversationMemory:
             for mid, doc in self._find(MEMORY_MESSAGE_INDEX, query, self._new_messages, memory_id).items()
             if doc.get("memory_id") == memory_id and (traces or doc.get("trace_number") is None)
         ]
-        found.sort(key=lambda item: str(item[1].get("create_time", "")))
+        found.sort(key=lambda item: _instant(item[1].get("create_time")))
         return found
 
 
@@ -293,7 +310,8 @@ def _memory_view(memory_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         "updated_time": doc.get("updated_time"),
         "name": doc.get("name"),
     }
-    for key in ("user", "application_type", "additional_info"):
+    # ML Commons' ConversationMeta renders no application_type (it stays in _source, for _search).
+    for key in ("user", "additional_info"):
         if doc.get(key) is not None:
             out[key] = doc[key]
     return out

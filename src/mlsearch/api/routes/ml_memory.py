@@ -144,10 +144,9 @@ async def list_messages(request: Request) -> Response:
     max_results, next_token = _page(request)
     check_page(max_results, next_token, "interactions")
     await blocking(memory.get_memory, memory_id)
-    # One more than asked for says whether another page exists.
-    found = await blocking(memory.messages, memory_id, max_results + 1, next_token)
-    body: dict[str, Any] = {"messages": found[:max_results]}
-    if len(found) > max_results:
+    found = await blocking(memory.messages, memory_id, max_results, next_token)
+    body: dict[str, Any] = {"messages": found}
+    if len(found) == max_results:  # as ML Commons: a full page carries the next token
         body["next_token"] = next_token + max_results
     return json_response(body, request=request)
 
@@ -176,8 +175,9 @@ async def list_traces(request: Request) -> Response:
     max_results, next_token = _page(request)
     check_page(max_results, next_token, "traces")
     found = await blocking(memory.traces, request.path_params["message_id"])
-    body: dict[str, Any] = {"traces": found[next_token : next_token + max_results]}
-    if len(found) > next_token + max_results:
+    page = found[next_token : next_token + max_results]
+    body: dict[str, Any] = {"traces": page}
+    if len(page) == max_results:  # as ML Commons: a full page carries the next token
         body["next_token"] = next_token + max_results
     return json_response(body, request=request)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from mlsearch.engine import aggs
-from mlsearch.engine.indices import Indices
+from mlsearch.engine.indices import VERSION_CREATED, Indices
 from mlsearch.engine.search import execute, parse_request
-from mlsearch.errors import IllegalArgumentError
+from mlsearch.engine.settings import as_string
 from mlsearch.ml.agents.tools import ToolContext
 from mlsearch.ml.connectors.model import Connector
 from mlsearch.ml.connectors.remote import RemoteConnector
@@ -28,14 +28,16 @@ def build_context(ml: MLService, indices: Indices, run_agent: Callable[[str, dic
         return execute(targets, parse_request(body), aggs_runner=aggs.run)
 
     def index_rows(names: list[str] | None) -> list[dict[str, Any]]:
+        # Every index without names, system ones included, as `_cat/indices` and ML Commons' ListIndexTool list them.
         chosen = indices.resolve(",".join(names), include_hidden=True) if names else indices.all()
-        return [_row(index) for index in chosen if names or not index.name.startswith(".")]
+        return [_row(index) for index in chosen]
 
-    def index_info(name: str) -> dict[str, Any]:
-        [index] = indices.resolve(name)[:1] or [None]
-        if index is None:
-            raise IllegalArgumentError(f"no such index [{name}]")
-        return {"index": index.name, "mappings": index.mappings.to_json(), "settings": index.meta.settings}
+    def index_info(name: str) -> list[dict[str, Any]]:
+        """Mappings and flat settings of the indices `name` resolves to (wildcards expand; unknown names 404)."""
+        return [
+            {"index": index.name, "mappings": index.mappings.to_json(), "settings": _flat_settings(index)}
+            for index in indices.resolve(name, allow_no_indices=False)
+        ]
 
     def call_connector(connector_id: str, params: dict[str, str]) -> list[Tensor]:
         stored = ml.connectors.get_stored(connector_id)
@@ -69,13 +71,25 @@ def _row(index: Any) -> dict[str, Any]:
         "status": index.meta.state,
         "index": index.name,
         "uuid": index.meta.uuid,
-        "pri": 1,
+        "pri": int(index.setting("index.number_of_shards", 1)),
         "rep": replicas,
         "docs.count": index.count(),
         "docs.deleted": 0,
-        "store.size": f"{size / 1024:.1f}kb",
-        "pri.store.size": f"{size / 1024:.1f}kb",
+        "store.size": size,
+        "pri.store.size": size,
     }
+
+
+def _flat_settings(index: Any) -> dict[str, Any]:
+    """The index's settings as `GET <index>/_settings?flat_settings=true` gives them."""
+    values = {
+        "index.creation_date": index.meta.creation_date,
+        "index.uuid": index.meta.uuid,
+        "index.version.created": VERSION_CREATED,
+        "index.provided_name": index.name,
+        **index.meta.settings,
+    }
+    return {k: as_string(v) for k, v in values.items()}
 
 
 def _dir_size(path: Path) -> int:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 HISTORY_PREFIX = "Below is Chat History between Human and AI which sorted by time with asc order:\n"
+# The conversational (ReAct) agent's default `prompt.chat_history_prefix` (ML Commons' PromptTemplate).
+REACT_HISTORY_PREFIX = "Human:CONVERSATION HISTORY WITH AI ASSISTANT\n----------------------------\n" + HISTORY_PREFIX
 
 
 class Memory(Protocol):
@@ -72,12 +74,12 @@ class Conversation:
     def pairs(self) -> list[tuple[str, str]]:
         return [(m.get("input") or "", m.get("response") or "") for m in self.history if m.get("response")]
 
-    def history_text(self) -> str:
+    def history_text(self, prefix: str = HISTORY_PREFIX) -> str:
+        """The earlier turns as ML Commons' ConversationIndexMessage.toString() writes each, one a line."""
         pairs = self.pairs()
         if not pairs:
             return ""
-        lines = "".join(f"Human: {q}\nAI: {a}\n" for q, a in pairs)
-        return HISTORY_PREFIX + lines
+        return prefix + "".join(f"Human:{q}\nAssistant:{a}\n" for q, a in pairs)
 
     def output(self) -> list[dict[str, Any]]:
         return [

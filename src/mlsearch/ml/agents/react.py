@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from mlsearch.errors import IllegalArgumentError, MLSearchError
-from mlsearch.ml.agents.conversation import Conversation
+from mlsearch.ml.agents.conversation import REACT_HISTORY_PREFIX, Conversation
 from mlsearch.ml.agents.llm import INTERFACES, NO_ESCAPE, Interface, Step, parse_react
 from mlsearch.ml.agents.tools import TOOLS, as_text, fill
 
@@ -131,7 +131,9 @@ class ReactRun:
                 "tool_descriptions",
                 f"You have access to the following tools defined in <tools>: \n<tools>\n{descriptions}</tools>\n",
             ),
-            "chat_history": self.conversation.history_text(),
+            "chat_history": self.conversation.history_text(
+                settings.get("prompt.chat_history_prefix", REACT_HISTORY_PREFIX)
+            ),
         }
 
     def _read(self, data: Any) -> Step:

@@ -144,7 +144,9 @@ class Agents:
             if conv is not None:
                 conv.trace(spec["name"], values.get("question", ""), as_text(last))
             if spec.get("include_output_in_agent_response") or n == len(tools) - 1:
-                output.append({"name": spec["name"], "result": as_text(last)})
+                # ML Commons hands a one-tool flow agent's output to the executor as is, which names it `response`.
+                name = "response" if conv is None and len(tools) == 1 else spec["name"]
+                output.append({"name": name, "result": as_text(last)})
         if conv is not None:
             conv.answer(as_text(last))
             return [*conv.output(), *output]
@@ -153,10 +155,13 @@ class Agents:
     # ---- tools and models ------------------------------------------------------------------------------
 
     def _run_tool(self, spec: dict[str, Any], params: dict[str, str], overrides: dict[str, str]) -> Any:
-        """Execute-time parameters, then the tool's own (placeholders filled), then per-call overrides."""
+        """As ML Commons' ToolUtils.buildToolParameters: the tool's own parameters, overridden by the execute-time
+        ones (`<tool name>.<key>` for this tool only), then the tool's `config`; placeholders filled; then per-call
+        overrides (an LLM's tool input)."""
         name = spec["name"]
-        merged = {**params, **spec.get("parameters", {})}
+        merged = {**spec.get("parameters", {}), **params}
         merged.update({k[len(name) + 1 :]: v for k, v in params.items() if k.startswith(name + ".")})
+        merged.update(spec.get("config") or {})
         merged = {**filled(merged), **overrides}
         return get_tool(spec["type"]).run(merged, self.context)
 
@@ -187,7 +192,7 @@ class Agents:
     def get_tool(self, name: str) -> dict[str, Any]:
         found = TOOLS.get(name)
         if found is None:
-            raise StatusError(f"Failed to find tool {name}", status=404)
+            raise StatusError(f"Failed to find tool information with the provided tool name: {name}", status=404)
         return found.listing()
 
     def execute_tool(self, tool_type: str, body: Any) -> dict[str, Any]:

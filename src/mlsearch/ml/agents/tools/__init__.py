@@ -25,7 +25,7 @@ class ToolContext:
     search: Callable[[str, dict[str, Any]], dict[str, Any]]
     index_names: Callable[[], list[str]]
     index_rows: Callable[[list[str] | None], list[dict[str, Any]]]
-    index_info: Callable[[str], dict[str, Any]]
+    index_info: Callable[[str], list[dict[str, Any]]]
     call_connector: Callable[[str, dict[str, str]], list[Tensor]]
     run_agent: Callable[[str, dict[str, str]], Any]
 
@@ -39,19 +39,29 @@ class ToolType:
     description: str
     run: Run
     version: str | None = None
+    attributes: Mapping[str, Any] | None = None  # the factory's default attributes (input_schema, strict)
 
     def listing(self) -> dict[str, Any]:
-        return {"name": self.type, "description": self.description, "type": self.type, "version": self.version}
+        """As ML Commons' ToolMetadata renders: a missing version reads "undefined"; attributes only when set."""
+        out: dict[str, Any] = {
+            "name": self.type,
+            "description": self.description,
+            "type": self.type,
+            "version": self.version if self.version is not None else "undefined",
+        }
+        if self.attributes is not None:
+            out["attributes"] = dict(self.attributes)
+        return out
 
 
 TOOLS: dict[str, ToolType] = {}
 
 
-def tool(type_name: str, description: str) -> Callable[[Run], Run]:
+def tool(type_name: str, description: str, attributes: Mapping[str, Any] | None = None) -> Callable[[Run], Run]:
     """Register a built-in tool under its ML Commons type name."""
 
     def register(run: Run) -> Run:
-        TOOLS[type_name] = ToolType(type_name, description, run)
+        TOOLS[type_name] = ToolType(type_name, description, run, attributes=attributes)
         return run
 
     return register

@@ -37,7 +37,7 @@ def model_answer(ctx: ToolContext, model_id: str, params: dict[str, str], field:
     return pick(tensor_value(tensors[0]), params, field)
 
 
-@tool("MLModelTool", "Use this tool to generate a response to a prompt with a large language model.")
+@tool("MLModelTool", "Use this tool to run any model.")
 def ml_model(params: dict[str, str], ctx: ToolContext) -> Any:
     model_id = required(params, "model_id", "MLModelTool")
     values = dict(params)
@@ -48,7 +48,7 @@ def ml_model(params: dict[str, str], ctx: ToolContext) -> Any:
     return model_answer(ctx, model_id, values, params.get("response_field", "response"))
 
 
-@tool("ConnectorTool", "Invokes the execute action of a connector and returns its (filtered) response.")
+@tool("ConnectorTool", "Invokes external service. Required: 'connector_id'. Returns: service response.")
 def connector(params: dict[str, str], ctx: ToolContext) -> Any:
     connector_id = required(params, "connector_id", "ConnectorTool")
     tensors = ctx.call_connector(connector_id, dict(params))

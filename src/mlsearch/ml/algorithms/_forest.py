@@ -283,6 +283,8 @@ class _Walk:
         self.range = np.append((forest.hi - forest.lo).sum(axis=1), np.inf)
         self.weight = np.append(1.0 / (forest.depth + 1.0), 0.0)  # the separation term p / (depth + 1)
         self.depth, self.mass = forest.depth, forest.mass
+        leaves = forest.child == np.arange(size)
+        self.shallowest_leaf = int(forest.depth[leaves].min()) if leaves.any() else 0
         self.total = forest.mass[forest.roots]
 
     def scores(self, q: np.ndarray) -> np.ndarray:
@@ -347,15 +349,22 @@ class _Walk:
         leaf = node.copy()
         pair = np.arange(len(node), dtype=np.intp)
         child, cut = self.child, self.cut
+        # No pair can stand on a leaf before the shallowest leaf's depth, and checking costs two passes over the
+        # pairs, so the first rounds skip it and later ones check every other round (a pair at a leaf stays put).
+        for _ in range(self.shallowest_leaf):
+            node = child.take(node) + (flat.take(offset.take(node) + row) > cut.take(node))
+        checking = True
         while True:
             c = cut.take(node)
-            going = c != np.inf
-            if 4 * np.count_nonzero(going) < 3 * len(pair):
-                leaf[pair] = node
-                keep = np.flatnonzero(going)
-                if not len(keep):
-                    return leaf
-                pair, node, row, c = pair.take(keep), node.take(keep), row.take(keep), c.take(keep)
+            if checking:
+                going = c != np.inf
+                if 4 * np.count_nonzero(going) < 3 * len(pair):
+                    leaf[pair] = node
+                    keep = np.flatnonzero(going)
+                    if not len(keep):
+                        return leaf
+                    pair, node, row, c = pair.take(keep), node.take(keep), row.take(keep), c.take(keep)
+            checking = not checking
             node = child.take(node) + (flat.take(offset.take(node) + row) > c)
 
 

@@ -4,11 +4,12 @@ Rows: sentence-transformers on torch (it length-sorts internally; skipped when n
 with length-sorted batches of 32, mlsearch's ONNX predictor in-process (one big call; and 8 concurrent callers
 through the dynamic batcher), `_predict` over HTTP against a server with the model deployed (1 client sending 32
 texts per request; 8 concurrent keep-alive clients sending 8 each, merged by the server's batcher), and p50 latency
-of one short query. sentence-transformers, bare onnxruntime and the predictor take turns on 64-text slices (best time per slice, summed), so load
-from other processes hits them alike; the bare onnxruntime runner uses the same model file, batching and session
-options as the predictor. `--int8` adds the predictor on an int8-quantized export (opt-in in `mlsearch model export`)
-and its cosine with the fp32 embeddings. Ratios compare with the baselines measured in the same run. Targets (issue #4): predictor ≥ 1.5x
-sentence-transformers, ≥ 0.95x bare onnxruntime, HTTP with 8 clients ≥ 0.85x in-process, one-query p50 ≤ 10 ms.
+of one short query. sentence-transformers, bare onnxruntime and the predictor take turns on 64-text slices (best
+time per slice, summed), so load from other processes hits them alike; the bare onnxruntime runner uses the same
+model file, batching and session options as the predictor. `--int8` adds the predictor on an int8-quantized export
+(opt-in in `mlsearch model export`) and its cosine with the fp32 embeddings. Ratios compare with the baselines
+measured in the same run. Targets (issue #4): predictor ≥ 1.5x sentence-transformers, ≥ 0.95x bare onnxruntime,
+HTTP with 8 clients ≥ 0.85x in-process, one-query p50 ≤ 10 ms.
 `--quick` embeds 200 abstracts instead of 1000."""
 
 from __future__ import annotations

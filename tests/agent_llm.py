@@ -10,37 +10,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.fake_http import Answer, FakeHttpServer
 
-class ScriptedLLM:
+
+class ScriptedLLM(FakeHttpServer):
     def __init__(self) -> None:
         self.script: list[tuple[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
-        llm = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                llm._handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve()
 
     # ---- the script ---------------------------------------------------------------------------------------
 
@@ -70,34 +51,21 @@ class ScriptedLLM:
 
     # ---- answering ----------------------------------------------------------------------------------------
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("content-length") or 0)
-        raw = handler.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw else None
+    def answer(self, handler: BaseHTTPRequestHandler, raw: bytes, body: Any) -> Answer:
         with self.lock:
             self.requests.append({"path": handler.path, "body": body})
             kind, arg = self.script.pop(0) if self.script else ("status", 500)
         converse = handler.path.endswith("/converse")
         if kind == "hang":
             time.sleep(arg)
-            status, answer = 200, _converse_text("late") if converse else _openai_text("late")
-        elif kind == "status":
-            status, answer = arg, {"error": {"message": f"scripted failure {arg}", "type": "server_error"}}
-        elif kind == "raw":
-            status, answer = 200, arg
-        elif kind == "say":
-            status, answer = 200, _converse_text(arg) if converse else _openai_text(arg)
-        else:
-            status, answer = 200, _converse_call(*arg) if converse else _openai_call(*arg)
-        data = json.dumps(answer).encode()
-        try:
-            handler.send_response(status)
-            handler.send_header("content-type", "application/json")
-            handler.send_header("content-length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout test)
+            return 200, _converse_text("late") if converse else _openai_text("late"), {}
+        if kind == "status":
+            return arg, {"error": {"message": f"scripted failure {arg}", "type": "server_error"}}, {}
+        if kind == "raw":
+            return 200, arg, {}
+        if kind == "say":
+            return 200, _converse_text(arg) if converse else _openai_text(arg), {}
+        return 200, _converse_call(*arg) if converse else _openai_call(*arg), {}
 
 
 def _openai_text(text: str) -> dict[str, Any]:

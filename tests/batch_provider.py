@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fake_http import Answer, FakeHttpServer
 
 KEY = "sk-batch-secret-456"
 _STEPS = {
@@ -21,56 +22,30 @@ _STEPS = {
 }
 
 
-class BatchProvider:
+class BatchProvider(FakeHttpServer):
     """The fake batch API. `jobs` by id; `requests` records (method, path, body) of every call."""
+
+    methods = ("POST", "GET")
 
     def __init__(self) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.fail_next: list[int] = []  # statuses to answer with, before anything else
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        provider = self
+        self.lock = threading.Lock()
+        self.serve()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                provider._handle(self, "POST")
-
-            def do_GET(self) -> None:
-                provider._handle(self, "GET")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        length = int(handler.headers.get("content-length") or 0)
-        raw = handler.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw.strip() else None
-        with self._lock:
+    def answer(self, handler: BaseHTTPRequestHandler, raw: bytes, body: Any) -> Answer:
+        method = handler.command
+        with self.lock:
             self.requests.append((method, handler.path, body))
             if self.fail_next:
                 status = self.fail_next.pop(0)
-                return _send(handler, status, _error(f"The server answered {status}", "server_error"))
+                return status, _error(f"The server answered {status}", "server_error"), {}
             if handler.headers.get("Authorization") != f"Bearer {KEY}":
-                return _send(handler, 401, _error("Incorrect API key provided", "invalid_request_error"))
+                return 401, _error("Incorrect API key provided", "invalid_request_error"), {}
             status, answer = self._route(method, handler.path.split("/v1/", 1)[-1], body)
-        _send(handler, status, answer)
+        return status, answer, {}
 
     def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
         parts = path.strip("/").split("/")
@@ -118,12 +93,3 @@ class BatchProvider:
 
 def _error(message: str, kind: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
-
-
-def _send(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
-    data = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(data)))
-    handler.end_headers()
-    handler.wfile.write(data)

@@ -6,13 +6,14 @@ Bedrock Converse and Cohere chat shapes, with scripted answers.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fake_http import Answer, FakeHttpServer
 
 
 @dataclass(frozen=True)
@@ -26,37 +27,14 @@ class Reply:
 
 
 @dataclass
-class LlmServer:
+class LlmServer(FakeHttpServer):
     default: str = "I am a scripted answer."
     answers: list[Reply | str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        llm = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                llm._handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve()
 
     def script(self, *replies: Reply | str) -> None:
         with self.lock:
@@ -67,30 +45,16 @@ class LlmServer:
             item = self.answers.pop(0) if self.answers else self.default
         return Reply(text=item) if isinstance(item, str) else item
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("content-length") or 0)
-        raw = handler.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw else None
-        with self.lock:
-            self.requests.append({"path": handler.path, "body": body})
+    def answer(self, handler: BaseHTTPRequestHandler, raw: bytes, body: Any) -> Answer:
+        self.record({"path": handler.path, "body": body})
         reply = self._next()
         if reply.delay:
             time.sleep(reply.delay)
         if reply.body is not None:
-            payload = reply.body
-        elif reply.status >= 400:
-            payload = {"error": {"message": f"scripted failure {reply.status}", "type": "server_error"}}
-        else:
-            payload = _shaped(handler.path, reply.text)
-        data = json.dumps(payload).encode()
-        try:
-            handler.send_response(reply.status)
-            handler.send_header("content-type", "application/json")
-            handler.send_header("content-length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up waiting (timeout tests)
+            return reply.status, reply.body, {}
+        if reply.status >= 400:
+            return reply.status, {"error": {"message": f"scripted failure {reply.status}", "type": "server_error"}}, {}
+        return reply.status, _shaped(handler.path, reply.text), {}
 
 
 def _shaped(path: str, text: str) -> dict[str, Any]:

@@ -2,25 +2,26 @@
 (embed v1 / v2, rerank), OpenAI-compatible servers, and AWS (Bedrock, SageMaker; SigV4 recomputed with
 botocore); real status codes, error bodies, Retry-After and latency.
 
-A `Provider` runs a ThreadingHTTPServer in a thread; `script` lets a test make it answer 429 / 5xx / slowly, and
-`requests` records what it received (path, headers, JSON body)."""
+A `Provider` is a `FakeHttpServer`; `plan`, `fail_rate` and `latency` let a test make it answer 429 / 5xx / slowly,
+and `requests` records what it received (path, headers, JSON body)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from tests.fake_http import Answer, FakeHttpServer
 
 DIM = 8
 
@@ -31,7 +32,7 @@ def vector(text: str, dim: int = DIM) -> list[float]:
 
 
 @dataclass
-class Provider:
+class Provider(FakeHttpServer):
     """One fake provider. `fail_rate` answers 429 (with Retry-After) to that share of requests; `plan` a fixed list
     of statuses for the next requests; `latency` seconds per answer."""
 
@@ -42,44 +43,13 @@ class Provider:
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     seed: int = 7
+    methods = ("POST", "GET")  # no annotation: a class setting, not a dataclass field
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
-        provider = self
+        self.serve()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                provider._handle(self)
-
-            def do_GET(self) -> None:
-                provider._handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("content-length") or 0)
-        raw = handler.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except json.JSONDecodeError:
-            body = raw.decode()
+    def answer(self, handler: BaseHTTPRequestHandler, raw: bytes, body: Any) -> Answer:
         with self.lock:
             self.requests.append({"path": handler.path, "headers": dict(handler.headers), "body": body})
             planned = self.plan.pop(0) if self.plan else None
@@ -87,14 +57,17 @@ class Provider:
         if self.latency:
             time.sleep(self.latency)
         if planned is not None and planned != 200:
-            return _send(handler, planned, _error_body(planned), self.retry_after)
+            return planned, _error_body(planned), self._retry_after(planned)
         if throttled:
-            return _send(handler, 429, _error_body(429), self.retry_after)
+            return 429, _error_body(429), self._retry_after(429)
         if is_aws_path(handler.path):
             status, answer = aws_route(handler, raw, body)
         else:
             status, answer = route(handler.path, handler.headers, body)
-        _send(handler, status, answer, None)
+        return status, answer, {}
+
+    def _retry_after(self, status: int) -> dict[str, str]:
+        return {"Retry-After": self.retry_after} if self.retry_after is not None and status in (429, 503) else {}
 
 
 def _error_body(status: int) -> dict[str, Any]:
@@ -103,17 +76,6 @@ def _error_body(status: int) -> dict[str, Any]:
             "error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}
         }
     return {"error": {"message": "The server had an error while processing your request.", "type": "server_error"}}
-
-
-def _send(handler: BaseHTTPRequestHandler, status: int, body: Any, retry_after: str | None) -> None:
-    data = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(data)))
-    if retry_after is not None and status in (429, 503):
-        handler.send_header("Retry-After", retry_after)
-    handler.end_headers()
-    handler.wfile.write(data)
 
 
 def _auth_ok(headers: Any) -> bool:

@@ -17,13 +17,21 @@ from typing import Any
 
 import numpy as np
 import pytest
+from opensearchpy import OpenSearch
 
 from mlsearch.launcher import ServerProcess
 from mlsearch.ml.predictor import ModelConfig, PredictInput, Tensor
 from mlsearch.ml.service import PretrainedArtefact
+from tests.llm_server import LlmServer
 
 ROOT = Path(__file__).resolve().parents[2]
 PRETRAINED = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
+P = "plugins.ml_commons."
+# Connector tests talk to fake providers on 127.0.0.1: the cluster must trust that address and allow private IPs.
+LOCAL_TRUST = {
+    P + "trusted_connector_endpoints_regex": [r"^http://127\.0\.0\.1:.*$"],
+    P + "connector.private_ip_enabled": True,
+}
 FAKE_ENV = {
     "MLSEARCH_ML_RUNTIME": "tests.api.ml_support:runtime_for",
     "MLSEARCH_ML_CATALOG": "tests.api.ml_support:catalog",
@@ -164,3 +172,20 @@ def ml(tmp_path_factory: pytest.TempPathFactory, pretrained_zip: Path) -> Iterat
     proc = ml_server(tmp_path_factory.mktemp("mldata"), pretrained_zip).start()
     yield proc
     proc.stop()
+
+
+# Test modules import these under their function names; pytest knows them by `name` (no shadowing lint).
+@pytest.fixture(scope="module", name="trusted")
+def trusted_fixture(client: OpenSearch) -> Iterator[None]:
+    """The module's server trusts connectors to 127.0.0.1 (reset afterwards)."""
+    client.cluster.put_settings(body={"persistent": LOCAL_TRUST})
+    yield
+    client.cluster.put_settings(body={"persistent": dict.fromkeys(LOCAL_TRUST)})
+
+
+@pytest.fixture(scope="module", name="llm")
+def llm_fixture(trusted: None) -> Iterator[LlmServer]:
+    """A scripted LLM-like server for the module's RAG and conversational tests, with 127.0.0.1 trusted."""
+    server = LlmServer()
+    yield server
+    server.close()

@@ -8,27 +8,11 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch
 
+from tests.api.ml_support import P, trusted_fixture  # noqa: F401
 from tests.batch_provider import KEY, BatchProvider
 from tests.conftest import RawHttp, assert_error
 
 ML = "/_plugins/_ml"
-P = "plugins.ml_commons."
-
-
-@pytest.fixture(scope="module")
-def trusted(client: OpenSearch) -> Iterator[None]:
-    client.cluster.put_settings(
-        body={
-            "persistent": {
-                P + "trusted_connector_endpoints_regex": [r"^http://127\.0\.0\.1:.*$"],
-                P + "connector.private_ip_enabled": True,
-            }
-        }
-    )
-    yield
-    client.cluster.put_settings(
-        body={"persistent": {P + "trusted_connector_endpoints_regex": None, P + "connector.private_ip_enabled": None}}
-    )
 
 
 @pytest.fixture

@@ -8,28 +8,12 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch
 
+from tests.api.ml_support import P, trusted_fixture  # noqa: F401
 from tests.conftest import RawHttp, ServerProcess, assert_error
 from tests.providers import Provider, vector
 
 SECRET = "sk-test-secret-123"
 ML = "/_plugins/_ml"
-P = "plugins.ml_commons."
-
-
-@pytest.fixture(scope="module")
-def trusted(client: OpenSearch) -> Iterator[None]:
-    client.cluster.put_settings(
-        body={
-            "persistent": {
-                P + "trusted_connector_endpoints_regex": [r"^http://127\.0\.0\.1:.*$"],
-                P + "connector.private_ip_enabled": True,
-            }
-        }
-    )
-    yield
-    client.cluster.put_settings(
-        body={"persistent": {P + "trusted_connector_endpoints_regex": None, P + "connector.private_ip_enabled": None}}
-    )
 
 
 @pytest.fixture

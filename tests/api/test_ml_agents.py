@@ -10,14 +10,14 @@ import pytest
 from opensearchpy import OpenSearch
 
 from tests.agent_llm import ScriptedLLM
-from tests.api.test_connectors import trusted  # noqa: F401
+from tests.api.ml_support import trusted_fixture  # noqa: F401
 from tests.conftest import RawHttp, assert_error
 
 ML = "/_plugins/_ml"
 
 
 @pytest.fixture
-def llm(trusted: None) -> Iterator[ScriptedLLM]:  # noqa: F811
+def llm(trusted: None) -> Iterator[ScriptedLLM]:
     server = ScriptedLLM()
     yield server
     server.close()

@@ -13,8 +13,8 @@ import pytest
 from opensearchpy import OpenSearch
 
 from tests.agent_llm import ScriptedLLM
-from tests.api.ml_support import wait_task
-from tests.api.test_connectors import openai_embedding, provider, register, trusted  # noqa: F401
+from tests.api.ml_support import trusted_fixture, wait_task  # noqa: F401
+from tests.api.test_connectors import openai_embedding, provider, register  # noqa: F401
 from tests.api.test_ml_agents import execute
 from tests.conftest import RawHttp, assert_error
 from tests.providers import Provider, vector
@@ -35,7 +35,7 @@ DOCS = {"1": "Seattle has about 750000 people", "2": "Paris is the capital of Fr
 
 
 @pytest.fixture
-def llm(trusted: None) -> Iterator[ScriptedLLM]:  # noqa: F811
+def llm(trusted: None) -> Iterator[ScriptedLLM]:
     server = ScriptedLLM()
     yield server
     server.close()

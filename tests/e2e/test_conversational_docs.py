@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch
 
-from tests.api.ml_support import wait_task
-from tests.api.test_connectors import ML, openai_embedding, register, trusted  # noqa: F401
+from tests.api.ml_support import llm_fixture, trusted_fixture, wait_task  # noqa: F401
+from tests.api.test_connectors import ML, openai_embedding, register
 from tests.conftest import RawHttp, assert_error
 from tests.llm_server import LlmServer
 from tests.providers import Provider
@@ -49,14 +49,7 @@ def city_text(city: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def llm(trusted: None) -> Iterator[LlmServer]:  # noqa: F811
-    server = LlmServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def embedding_model(http_module: RawHttp, trusted: None) -> Iterator[str]:  # noqa: F811
+def embedding_model(http_module: RawHttp, trusted: None) -> Iterator[str]:
     provider = Provider()
     yield register(http_module, connector=openai_embedding(provider.url))
     provider.close()

@@ -14,7 +14,8 @@ import orjson
 import pytest
 from opensearchpy import OpenSearch
 
-from tests.api.test_connectors import ML, P, cleanup, register, trusted  # noqa: F401
+from tests.api.ml_support import LOCAL_TRUST, llm_fixture, trusted_fixture  # noqa: F401
+from tests.api.test_connectors import cleanup, register
 from tests.conftest import RawHttp, ServerProcess, assert_error
 from tests.llm_server import LlmServer, Reply, bedrock_completion, bedrock_converse, cohere_chat, openai_chat
 
@@ -24,13 +25,6 @@ DOCS = [
     {"title": "Population of Miami", "text": "Miami had a population of 450 thousand in 2023."},
     {"title": "Rain in Seattle", "text": "Seattle gets about 150 days of rain a year."},
 ]
-
-
-@pytest.fixture(scope="module")
-def llm(trusted: None) -> Iterator[LlmServer]:  # noqa: F811
-    server = LlmServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -268,9 +262,7 @@ def test_a_stop_signal_cuts_llm_calls_that_hang(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path).start()
     try:
         http = RawHttp(server.url)
-        settings = {P + "trusted_connector_endpoints_regex": [r"^http://127\.0\.0\.1:.*$"],
-                    P + "connector.private_ip_enabled": True}  # fmt: skip
-        assert http.request("PUT", "/_cluster/settings", {"persistent": settings})[0] == 200
+        assert http.request("PUT", "/_cluster/settings", {"persistent": LOCAL_TRUST})[0] == 200
         assert http.request("PUT", "/docs/_doc/1?refresh=true", DOCS[0])[0] == 201
         model_id = register(http, connector=openai_chat(llm.url))
         rag = {"model_id": model_id, "context_field_list": ["text"]}

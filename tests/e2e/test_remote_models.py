@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.api.test_connectors import ML, cleanup, openai_embedding, predict, provider, register, trusted  # noqa: F401
+from tests.api.ml_support import trusted_fixture  # noqa: F401
+from tests.api.test_connectors import ML, cleanup, openai_embedding, predict, provider, register  # noqa: F401
 from tests.conftest import RawHttp
 from tests.providers import Provider, vector
 

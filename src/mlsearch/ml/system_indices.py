@@ -25,28 +25,31 @@ AGENT_INDEX = ".plugins-ml-agent"
 MEMORY_META_INDEX = ".plugins-ml-memory-meta"
 MEMORY_MESSAGE_INDEX = ".plugins-ml-memory-message"
 
-_KEYWORD_NAME = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
+_TEXT_WITH_KEYWORD = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
 _DATE = {"type": "date", "format": "strict_date_time||epoch_millis"}
+
+
+def _mapping(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"dynamic": "false", "properties": properties}
+
 
 # Mappings after ml-commons' own (`*.json` index mappings); `dynamic: false` keeps unknown fields in `_source` only.
 _MAPPINGS: dict[str, dict[str, Any]] = {
-    MODEL_GROUP_INDEX: {
-        "dynamic": "false",
-        "properties": {
-            "name": _KEYWORD_NAME,
+    MODEL_GROUP_INDEX: _mapping(
+        {
+            "name": _TEXT_WITH_KEYWORD,
             "latest_version": {"type": "integer"},
             "description": {"type": "text"},
             "access": {"type": "keyword"},
-            "backend_roles": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+            "backend_roles": _TEXT_WITH_KEYWORD,
             "owner": {"type": "object", "enabled": False},
             "created_time": _DATE,
             "last_updated_time": _DATE,
-        },
-    },
-    MODEL_INDEX: {
-        "dynamic": "false",
-        "properties": {
-            "name": _KEYWORD_NAME,
+        }
+    ),
+    MODEL_INDEX: _mapping(
+        {
+            "name": _TEXT_WITH_KEYWORD,
             "model_group_id": {"type": "keyword"},
             "algorithm": {"type": "keyword"},
             "model_version": {"type": "keyword"},
@@ -76,11 +79,10 @@ _MAPPINGS: dict[str, dict[str, Any]] = {
             "current_worker_node_count": {"type": "integer"},
             "planning_worker_nodes": {"type": "keyword"},
             "deploy_to_all_nodes": {"type": "boolean"},
-        },
-    },
-    TASK_INDEX: {
-        "dynamic": "false",
-        "properties": {
+        }
+    ),
+    TASK_INDEX: _mapping(
+        {
             "model_id": {"type": "keyword"},
             "task_type": {"type": "keyword"},
             "function_name": {"type": "keyword"},
@@ -93,25 +95,23 @@ _MAPPINGS: dict[str, dict[str, Any]] = {
             "last_update_time": _DATE,
             "error": {"type": "text"},
             "is_async": {"type": "boolean"},
-        },
-    },
-    CONNECTOR_INDEX: {
-        "dynamic": "false",
-        "properties": {
-            "name": _KEYWORD_NAME,
+        }
+    ),
+    CONNECTOR_INDEX: _mapping(
+        {
+            "name": _TEXT_WITH_KEYWORD,
             "description": {"type": "text"},
             "version": {"type": "keyword"},
             "protocol": {"type": "keyword"},
-            "backend_roles": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+            "backend_roles": _TEXT_WITH_KEYWORD,
             "access": {"type": "keyword"},
             "created_time": _DATE,
             "last_updated_time": _DATE,
-        },
-    },
-    AGENT_INDEX: {
-        "dynamic": "false",
-        "properties": {
-            "name": _KEYWORD_NAME,
+        }
+    ),
+    AGENT_INDEX: _mapping(
+        {
+            "name": _TEXT_WITH_KEYWORD,
             "type": {"type": "keyword"},
             "description": {"type": "text"},
             "app_type": {"type": "keyword"},
@@ -122,26 +122,21 @@ _MAPPINGS: dict[str, dict[str, Any]] = {
             "memory": {"type": "object", "enabled": False},
             "created_time": _DATE,
             "last_updated_time": _DATE,
-        },
-    },
-    CONFIG_INDEX: {
-        "dynamic": "false",
-        "properties": {"type": {"type": "keyword"}, "create_time": _DATE, "last_updated_time": _DATE},
-    },
-    MEMORY_META_INDEX: {
-        "dynamic": "false",
-        "properties": {
+        }
+    ),
+    CONFIG_INDEX: _mapping({"type": {"type": "keyword"}, "create_time": _DATE, "last_updated_time": _DATE}),
+    MEMORY_META_INDEX: _mapping(
+        {
             "name": {"type": "text"},
             "create_time": _DATE,
             "updated_time": _DATE,
             "user": {"type": "keyword"},
             "application_type": {"type": "keyword"},
             "additional_info": {"type": "flat_object"},
-        },
-    },
-    MEMORY_MESSAGE_INDEX: {
-        "dynamic": "false",
-        "properties": {
+        }
+    ),
+    MEMORY_MESSAGE_INDEX: _mapping(
+        {
             "memory_id": {"type": "keyword"},
             "create_time": _DATE,
             "updated_time": _DATE,
@@ -152,8 +147,8 @@ _MAPPINGS: dict[str, dict[str, Any]] = {
             "additional_info": {"type": "flat_object"},
             "parent_message_id": {"type": "keyword"},
             "trace_number": {"type": "long"},
-        },
-    },
+        }
+    ),
 }
 _SETTINGS = {"index": {"number_of_shards": 1, "number_of_replicas": 1, "hidden": True}}
 

@@ -30,6 +30,13 @@ def _page(request: Request) -> tuple[int, int]:
     return param_int(request, "max_results", 10) or 0, param_int(request, "next_token", 0) or 0
 
 
+def _page_body(key: str, page: list[Any], max_results: int, next_token: int) -> dict[str, Any]:
+    body: dict[str, Any] = {key: page}
+    if len(page) == max_results:  # as ML Commons: a full page carries the next token
+        body["next_token"] = next_token + max_results
+    return body
+
+
 def _object(body: Any) -> dict[str, Any]:
     if body is None:
         return {}
@@ -145,10 +152,7 @@ async def list_messages(request: Request) -> Response:
     check_page(max_results, next_token, "interactions")
     await blocking(memory.get_memory, memory_id)
     found = await blocking(memory.messages, memory_id, max_results, next_token)
-    body: dict[str, Any] = {"messages": found}
-    if len(found) == max_results:  # as ML Commons: a full page carries the next token
-        body["next_token"] = next_token + max_results
-    return json_response(body, request=request)
+    return json_response(_page_body("messages", found, max_results, next_token), request=request)
 
 
 async def get_message(request: Request) -> Response:
@@ -176,10 +180,7 @@ async def list_traces(request: Request) -> Response:
     check_page(max_results, next_token, "traces")
     found = await blocking(memory.traces, request.path_params["message_id"])
     page = found[next_token : next_token + max_results]
-    body: dict[str, Any] = {"traces": page}
-    if len(page) == max_results:  # as ML Commons: a full page carries the next token
-        body["next_token"] = next_token + max_results
-    return json_response(body, request=request)
+    return json_response(_page_body("traces", page, max_results, next_token), request=request)
 
 
 async def search_messages(request: Request) -> Response:

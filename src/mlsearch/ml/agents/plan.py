@@ -12,7 +12,7 @@ import orjson
 
 from mlsearch.errors import IllegalArgumentError, MLSearchError, StatusError
 from mlsearch.ml.agents.conversation import Conversation
-from mlsearch.ml.agents.react import CallLLM, ReactRun, RunTool
+from mlsearch.ml.agents.react import AgentRun, ReactRun
 from mlsearch.ml.agents.tools import as_text, fill
 
 _PLANNER = (
@@ -28,15 +28,11 @@ _JSON = re.compile(r"\{.*\}", re.DOTALL)
 
 
 @dataclass
-class PlanRun:
-    agent: dict[str, Any]
-    params: dict[str, str]
-    conversation: Conversation
-    call_llm: CallLLM
-    run_tool: RunTool
+class PlanRun(AgentRun):
+    """One execution of a plan_execute_and_reflect agent."""
 
     def run(self) -> list[dict[str, Any]]:
-        settings = {**self.agent["llm"].get("parameters", {}), **self.agent.get("parameters", {}), **self.params}
+        settings = self.settings()
         max_steps = int(settings.get("max_steps", "20"))
         tools = ", ".join(f"{t['name']}: {t.get('description', t['type'])}" for t in self.agent.get("tools", []))
         values = {**settings, "tools_prompt": tools}

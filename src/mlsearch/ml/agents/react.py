@@ -52,14 +52,24 @@ RunTool = Callable[[dict[str, Any], dict[str, str], dict[str, str]], Any]  # (sp
 
 
 @dataclass
-class ReactRun:
-    """One execution of a conversational agent."""
+class AgentRun:
+    """What one execution of an LLM-driven agent is given."""
 
     agent: dict[str, Any]
     params: dict[str, str]
     conversation: Conversation
     call_llm: CallLLM
     run_tool: RunTool
+
+    def settings(self) -> dict[str, str]:
+        """The LLM's parameters, overridden by the agent's, then by the execute request's."""
+        return {**self.agent["llm"].get("parameters", {}), **self.agent.get("parameters", {}), **self.params}
+
+
+@dataclass
+class ReactRun(AgentRun):
+    """One execution of a conversational agent."""
+
     verbose: bool = False
     steps: list[dict[str, Any]] = field(default_factory=list)
 
@@ -70,7 +80,7 @@ class ReactRun:
     def run(self) -> list[list[dict[str, Any]]]:
         """The output entries (`inference_results`), each a list of tensors."""
         llm = self.agent["llm"]
-        settings = {**llm.get("parameters", {}), **self.agent.get("parameters", {}), **self.params}
+        settings = self.settings()
         limit = _max_iteration(settings)
         interface_name = settings.get("_llm_interface")
         try:

@@ -265,6 +265,26 @@ def test_cohere_rerank_reads_the_filtered_source(
     assert [h["_score"] for h in hits] == pytest.approx([2 / 3, 1 / 3, 0.0], rel=1e-6)
 
 
+@pytest.mark.usefixtures("index")
+def test_cohere_rerank_query_text_with_quotes_reaches_the_provider_intact(
+    client: OpenSearch, http: RawHttp, provider: Provider, cohere: str, pipelines: list[str]
+) -> None:
+    """The blueprint puts the query inside a JSON string ("${parameters.query}"): it must arrive escaped, unchanged."""
+    name = _pipeline(http, pipelines, "rerank-cohere-quotes", cohere)
+    provider.requests.clear()
+    query = 'alpha "beta" \\ gamma\nkappa'
+    hits = _search(
+        client, {"query": MATCH, "size": 10, "ext": {"rerank": {"query_context": {"query_text": query}}}}, name
+    )
+    [request] = provider.requests
+    assert request["body"]["query"] == query
+    assert _got(hits) == [(i, pytest.approx(s, rel=1e-6)) for i, s in _expected_cohere(query, _plain_ids(client))]
+
+
+def _plain_ids(client: OpenSearch) -> list[str]:
+    return [h["_id"] for h in _search(client, {"query": MATCH, "size": 10})]
+
+
 # ---- local cross-encoder: a synthetic ONNX TEXT_SIMILARITY model ------------------------------------------------
 
 

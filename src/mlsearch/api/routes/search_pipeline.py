@@ -78,6 +78,12 @@ def context_for(node: Node, body: dict[str, Any]) -> SearchContext:
     `generate`) and the node's conversation memory."""
 
     def similarity(model_id: str, query_text: str, texts: Sequence[str]) -> list[float]:
+        # A local model of another function would answer with embeddings or tokens: say what is wrong instead.
+        function_name = node.ml.model_function(model_id)
+        if function_name not in ("TEXT_SIMILARITY", "REMOTE"):
+            raise IllegalArgumentError(
+                f"model [{model_id}] is a [{function_name}] model: rerank [ml_opensearch] needs a TEXT_SIMILARITY model"
+            )
         results = node.ml.infer(model_id, PredictInput(text_docs=list(texts), query_text=query_text))
         scores = [
             float(t.data.ravel()[0])

@@ -73,23 +73,42 @@ class FieldRerank(Rerank):
 
 
 def query_text(request: dict[str, Any]) -> str:
-    """`ext.rerank.query_context`: `query_text`, or `query_text_path` into the request body (exactly one)."""
+    """`ext.rerank.query_context`: `query_text`, or `query_text_path` into the request body (exactly one); the
+    messages are neural-search's (QueryContextSourceFetcher)."""
     context = ((request.get("ext") or {}).get("rerank") or {}).get("query_context")
+    if context is None:
+        raise IllegalArgumentError("must specify query_context")
     if not isinstance(context, dict):
-        raise IllegalArgumentError("No query_context found in search request ext: set ext.rerank.query_context")
-    text, path = context.get("query_text"), context.get("query_text_path")
-    if (text is None) == (path is None):
-        raise IllegalArgumentError("Must specify exactly one of query_text or query_text_path in query_context")
-    if text is not None:
-        return str(text)
-    if len(str(path)) > _MAX_PATH:
+        raise IllegalArgumentError("query_context must be a map")
+    if "query_text" in context:
+        if "query_text_path" in context:
+            raise IllegalArgumentError('Cannot specify both "query_text" and "query_text_path"')
+        return str(context["query_text"])
+    if "query_text_path" not in context:
+        raise IllegalArgumentError('Must specify either "query_text" or "query_text_path"')
+    path = str(context["query_text_path"])
+    if len(path) > _MAX_PATH:
         raise IllegalArgumentError(f"query_text_path exceeds maximum length of {_MAX_PATH}")
-    node: Any = request
-    for part in str(path).split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise IllegalArgumentError(f"query_text_path [{path}] does not point to a value in the search request")
-        node = node[part]
-    return str(node)
+    text = _at_path(request, path.split("."))
+    if not isinstance(text, str):
+        raise IllegalArgumentError("query_text_path must point to a string field")
+    return text
+
+
+def _at_path(node: Any, parts: list[str]) -> Any:
+    """The value at a dotted path of the request as OpenSearch re-serialises it: there a short-form leaf query
+    (`{"match": {"title": "red"}}`) reads as its long form (`{"match": {"title": {"query": "red"}}}`), so the
+    documented path `query.match.title.query` works for both."""
+    for i, part in enumerate(parts):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, str) and part == "query" and i == len(parts) - 1 and i >= 3:
+            return node
+        else:
+            return None
+    return node
 
 
 def _field(hit: dict[str, Any], name: str) -> Any:

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from opensearchpy import OpenSearch
 
-from tests.api.test_connectors import SECRET, trusted  # noqa: F401  (module fixture: trusted 127.0.0.1 endpoints)
+from tests.api.ml_support import trusted_fixture  # noqa: F401  (module fixture `trusted`: 127.0.0.1 endpoints)
+from tests.api.test_connectors import SECRET
 from tests.conftest import RawHttp, assert_error
 from tests.neural_support import wait_task
 from tests.providers import Provider, _cohere_rerank
@@ -40,7 +41,7 @@ QUERY = "alpha beta gamma"
 
 
 @pytest.fixture(scope="module")
-def provider(trusted: None) -> Iterator[Provider]:  # noqa: F811
+def provider(trusted: None) -> Iterator[Provider]:
     p = Provider()
     yield p
     p.close()

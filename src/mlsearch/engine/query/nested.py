@@ -9,7 +9,7 @@ elements need nested documents in the lexical index, which it does not have yet:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ import tantivy
 
 from mlsearch.engine.query import dsl
 from mlsearch.engine.query.compile import Context, compiles, nothing
-from mlsearch.engine.query.knn import Knn, _radius, field_vectors, knn_matches, search_knn, scored_keys
+from mlsearch.engine.query.knn import Knn, _radius, field_vectors, knn_matches, scored_keys, search_knn
 from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.engine.vectors import FieldVectors
 from mlsearch.engine.vectors.projection import objects_at, value_at
@@ -130,7 +130,7 @@ class InnerHits:
     name: str
     from_: int = 0
     size: int = DEFAULT_INNER_HITS_SIZE
-    source: SourceFilter = SourceFilter()
+    source: SourceFilter = field(default_factory=SourceFilter)
     fields: tuple[str, ...] = ()
 
     @classmethod

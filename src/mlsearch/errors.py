@@ -119,6 +119,11 @@ class SearchPhaseExecutionError(MLSearchError):
     error_type = "search_phase_execution_exception"
 
 
+class QueryShardError(MLSearchError):
+    status = 400
+    error_type = "query_shard_exception"
+
+
 class UnsupportedOperationError(MLSearchError):
     status = 400
     error_type = "unsupported_operation_exception"

@@ -175,6 +175,18 @@ class Mappings:
 
         return [f for p, f in self.fields.items() if fnmatch.fnmatchcase(p, pattern)]
 
+    def object_kind(self, path: str) -> str | None:
+        """`nested` or `object` for a mapped object path, else None."""
+        props: Mapping[str, Any] = self.tree.get("properties", {})
+        spec: Mapping[str, Any] | None = None
+        for name in path.split("."):
+            spec = props.get(name) if isinstance(props, Mapping) else None
+            if not isinstance(spec, Mapping):
+                return None
+            props = spec.get("properties", {})
+        kind = None if spec is None else spec.get("type", "object")
+        return kind if kind in OBJECT_TYPES else None
+
     def type_of(self, path: str) -> str | None:
         leaf = self.fields.get(path)
         if leaf is not None:

@@ -19,6 +19,7 @@ from mlsearch.engine.query import dsl
 from mlsearch.engine.query.compile import Context, as_filter, compile_query, count_matches
 from mlsearch.engine.query.function_score import FunctionScoreRescorer
 from mlsearch.engine.query.hybrid import Hybrid, union_query
+from mlsearch.engine.query.nested import inner_hits_renderer
 from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.engine.store import StoredDoc
 from mlsearch.errors import IllegalArgumentError, ParsingError, SearchPhaseExecutionError
@@ -505,6 +506,7 @@ def _hits_body(
     # Scores are computed when sorting by relevance, when `_score` is one of the sort keys, or with track_scores.
     scored = not req.sort or any(k.field == "_score" for k in req.sort) or req.track_scores
     plain = not (req.explain or req.version or req.seq_no_primary_term or req.sort)
+    inner_hits = inner_hits_renderer(req.query, context_for)
     rendered = []
     max_score = None
     for hit in hits:
@@ -537,6 +539,8 @@ def _hits_body(
         elif req.explain:
             plan, searcher = plans[name]
             item["_explanation"] = _explanation(plan, searcher, hit)
+        if inner_hits is not None:
+            item["inner_hits"] = inner_hits(hit.index, hit.key, item["_id"])
         rendered.append(item)
     body: dict[str, Any] = {}
     if req.track_total_hits is not False:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlsearch.errors import ParsingError
+from mlsearch.errors import IllegalArgumentError, ParsingError
 
 
 class Query:
@@ -176,6 +176,18 @@ class QueryString(Query):
     minimum_should_match: str | None = None
     boost: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Nested(Query):
+    """A query on the elements of a nested path; parents score by `score_mode` over their matching elements."""
+
+    path: str
+    query: Query
+    score_mode: str = "avg"
+    ignore_unmapped: bool = False
+    inner_hits: dict[str, Any] | None = None  # validated by the nested module when the query runs
+    boost: float = 1.0
 
 
 Parser = Callable[[Any], Query]
@@ -635,4 +647,31 @@ def _qs(kind: str, body: Any, *, simple: bool) -> Query:
         _msm(body.get("minimum_should_match")),
         _boost(kind, body),
         {k: v for k, v in body.items() if k not in ("query", "fields", "default_field", "default_operator")},
+    )
+
+
+NESTED_SCORE_MODES = ("avg", "max", "min", "sum", "none")
+
+
+@query_parser("nested")
+def _nested(body: Any) -> Query:
+    body = _object("nested", body)
+    _check_keys("nested", body, {"path", "query", "score_mode", "ignore_unmapped", "inner_hits", "boost"})
+    if "path" not in body:
+        raise ParsingError("[nested] requires 'path' field")
+    if "query" not in body:
+        raise ParsingError("[nested] requires 'query' field")
+    mode = str(body.get("score_mode", "avg")).lower()
+    if mode not in NESTED_SCORE_MODES:
+        raise IllegalArgumentError(f"No score mode for child query [{body['score_mode']}] found")
+    inner_hits = body.get("inner_hits")
+    if inner_hits is not None and not isinstance(inner_hits, dict):
+        raise ParsingError("[nested] failed to parse field [inner_hits]")
+    return Nested(
+        str(body["path"]),
+        parse_query(body["query"]),
+        mode,
+        body.get("ignore_unmapped") in (True, "true"),
+        inner_hits,
+        _boost("nested", body),
     )

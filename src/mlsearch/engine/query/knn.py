@@ -54,6 +54,7 @@ class Knn(dsl.Query):
     ignore_unmapped: bool = False
     boost: float = 1.0
     rescore: float | bool | None = None  # oversample_factor, true (the field's default), false, or not given
+    expand_nested_docs: bool = False  # in a nested query: score every element of the parents found, not the best
 
 
 # ---- parsing -----------------------------------------------------------------------------------------------
@@ -91,6 +92,7 @@ def parse_knn(body: Any) -> dsl.Query:
         ignore_unmapped=spec.get("ignore_unmapped") in (True, "true"),
         boost=_number("boost", spec.get("boost", 1.0)),
         rescore=rescore,
+        expand_nested_docs=spec.get("expand_nested_docs") in (True, "true"),
     )
 
 
@@ -168,12 +170,21 @@ def compile_knn(q: Knn, ctx: Context) -> tantivy.Query:
     return nothing() if found is None else scored_keys(ctx, *found)
 
 
-def knn_matches(q: Knn, ctx: Context) -> tuple[np.ndarray, np.ndarray] | None:
-    """The documents `q` finds: keys and scores (boost applied), best first; None when it matches nothing."""
+def knn_matches(q: Knn, ctx: Context, *, in_nested: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """The documents `q` finds: keys and scores (boost applied), best first; None when it matches nothing.
+
+    For a field inside objects the documents are the parents, each scored by its nearest element. A field under a
+    `nested` path matches only inside a `nested` query (`in_nested`): OpenSearch hides nested documents from
+    top-level queries."""
     if ctx.vectors is not None:
         ctx.vectors.stats.bump("knn_query_requests")
-    vectors = _field_vectors(q, ctx)
-    if vectors is None:
+    return search_knn(q, ctx, in_nested=in_nested)
+
+
+def search_knn(q: Knn, ctx: Context, *, in_nested: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """`knn_matches` without counting a query in the k-NN stats (a second look at the same query)."""
+    vectors = field_vectors(q, ctx)
+    if vectors is None or (vectors.spec.nested and not in_nested):
         return None
     spec = vectors.spec
     _check_query(q, vectors)
@@ -195,7 +206,8 @@ def knn_matches(q: Knn, ctx: Context) -> tuple[np.ndarray, np.ndarray] | None:
     return keys, scores * q.boost if q.boost != 1.0 else scores
 
 
-def _field_vectors(q: Knn, ctx: Context) -> FieldVectors | None:
+def field_vectors(q: Knn, ctx: Context) -> FieldVectors | None:
+    """The vectors of the field `q` searches (None: unmapped and ignored, or no vectors yet)."""
     leaf = ctx.mappings.field(q.field)
     if leaf is None and q.ignore_unmapped:
         return None

@@ -32,6 +32,10 @@ class FieldSpec:
     nprobes: int = 1
     model_id: str | None = None
     template: bytes | None = field(default=None, compare=False, repr=False)  # the trained model's empty index
+    # A field inside objects: the object path whose elements each hold one vector (documents then have several
+    # rows), and whether that path is mapped `nested` (searched only through a `nested` query, as in OpenSearch).
+    parent: str | None = None
+    nested: bool = False
 
     @classmethod
     def of(cls, leaf: Field, knn_enabled: bool) -> FieldSpec:
@@ -108,13 +112,22 @@ class FieldVectors:
         self.segments = segments
         self.next_id = next_id
         self.buffer: dict[int, np.ndarray | None] = {}  # key -> new row, or None when the key lost its vector
+        # key -> element offsets of its rows (fields inside objects: the buffer then holds [rows, width] arrays)
+        self.offsets: dict[int, np.ndarray] = {}
         # Called for each segment a search walks through its graph (the projection's cache accounting).
         self.on_graph: Callable[[Segment], None] = lambda seg: None
 
     # ---- writing (under the projection's lock) -----------------------------------------------------------
 
-    def put(self, key: int, row: np.ndarray | None) -> None:
+    def put(self, key: int, row: np.ndarray | None, offsets: np.ndarray | None = None) -> None:
+        """Buffer a document's vector (or, for a field inside objects, its rows and their element offsets)."""
+        if offsets is not None and row is not None and len(row) == 0:
+            row = None  # no element carries a vector
         self.buffer[key] = row
+        if offsets is not None and row is not None:
+            self.offsets[key] = offsets
+        else:
+            self.offsets.pop(key, None)
 
     def refresh(self, build: GraphBuilder) -> Segment | None:
         """Turn the buffer into a segment and mark the keys it touched dead elsewhere; returns the new segment."""
@@ -126,13 +139,25 @@ class FieldVectors:
         new: Segment | None = None
         if fresh:
             fresh.sort(key=lambda item: item[0])
-            keys = np.fromiter((k for k, _ in fresh), dtype=np.int64, count=len(fresh))
-            data = np.stack([row for _, row in fresh]).astype(self.spec.dtype, copy=False)
-            new = Segment(self.next_id, keys, data, np.ones(len(keys), dtype=bool), build(self.spec, data))
+            keys, data, offsets = self._rows(fresh)
+            live = np.ones(len(keys), dtype=bool)
+            new = Segment(self.next_id, keys, data, live, build(self.spec, data), offsets=offsets)
             self.next_id += 1
         self.segments = (*(s for s in kept if s.live_count > 0), *([new] if new else []))
         self.buffer.clear()
+        self.offsets.clear()
         return new
+
+    def _rows(self, fresh: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Keys, vectors and element offsets of the buffered documents (sorted by key)."""
+        if self.spec.parent is None:
+            keys = np.fromiter((k for k, _ in fresh), dtype=np.int64, count=len(fresh))
+            return keys, np.stack([row for _, row in fresh]).astype(self.spec.dtype, copy=False), None
+        counts = [len(rows) for _, rows in fresh]
+        keys = np.repeat(np.fromiter((k for k, _ in fresh), dtype=np.int64, count=len(fresh)), counts)
+        data = np.concatenate([rows for _, rows in fresh]).astype(self.spec.dtype, copy=False)
+        offsets = np.concatenate([self.offsets[k] for k, _ in fresh]).astype(np.int32, copy=False)
+        return keys, data, offsets
 
     def swap(self, merged_ids: set[int], merged: Segment) -> None:
         """Replace the segments `merged_ids` by their merge (already carrying every delete since)."""
@@ -186,6 +211,14 @@ class FieldVectors:
                 out[hit] = np.asarray(seg.data)[rows[hit]]
                 present |= hit
         return out, present
+
+    def elements_of(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        """The element offsets and vectors of one document's live rows (a field inside objects)."""
+        for seg in self.segments:
+            offsets, data = seg.elements_of(key)
+            if len(offsets):
+                return offsets, data
+        return np.empty(0, dtype=np.int32), np.empty((0, self.spec.width), dtype=self.spec.dtype)
 
     @property
     def live_count(self) -> int:

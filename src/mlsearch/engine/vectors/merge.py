@@ -34,9 +34,17 @@ def merge(seg_id: int, sources: Sequence[Segment], build: Callable[[np.ndarray],
     """One segment holding the live rows of `sources`, in key order, with a fresh graph."""
     keys = np.concatenate([np.asarray(s.keys)[s.live] for s in sources])
     data = np.concatenate([np.asarray(s.data)[s.live] for s in sources])
+    # Stable: a document's rows (all in one source, contiguous, in element order) stay in their order.
     order = np.argsort(keys, kind="stable")
     keys, data = keys[order], np.ascontiguousarray(data[order])
-    return Segment(seg_id, keys, data, np.ones(len(keys), dtype=bool), build(data))
+    offsets = None
+    if any(s.grouped for s in sources):
+        offsets = np.concatenate([_offsets(s)[s.live] for s in sources])[order]
+    return Segment(seg_id, keys, data, np.ones(len(keys), dtype=bool), build(data), offsets=offsets)
+
+
+def _offsets(seg: Segment) -> np.ndarray:
+    return np.zeros(seg.size, dtype=np.int32) if seg.offsets is None else np.asarray(seg.offsets)
 
 
 def catch_up(merged: Segment, before: Sequence[Segment], now: Sequence[Segment]) -> Segment:

@@ -6,6 +6,7 @@ when missing or damaged. Segment files are written once; live bitmaps get a new 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import shutil
@@ -48,10 +49,29 @@ def knn_specs(
         if f.type != "knn_vector":
             continue
         if "model_id" in f.params and model is not None:
-            specs[p] = FieldSpec.from_model(f, enabled, model(str(f.params["model_id"])))
+            spec = FieldSpec.from_model(f, enabled, model(str(f.params["model_id"])))
         elif "dimension" in f.params:
-            specs[p] = FieldSpec.of(f, enabled)
+            spec = FieldSpec.of(f, enabled)
+        else:
+            continue
+        parent, nested = element_path(mappings, p)
+        specs[p] = spec if parent is None else dataclasses.replace(spec, parent=parent, nested=nested)
     return specs
+
+
+def element_path(mappings: Mappings, path: str) -> tuple[str | None, bool]:
+    """The object path whose elements hold the vectors of field `path` (the deepest `nested` ancestor, else the
+    deepest object), and whether it is `nested`; (None, False) for a top-level field."""
+    parts = path.split(".")
+    ancestors = [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+    kinds = [(a, mappings.object_kind(a)) for a in ancestors]
+    for a, kind in kinds:
+        if kind == "nested":
+            return a, True
+    for a, kind in kinds:
+        if kind == "object":
+            return a, False
+    return None, False
 
 
 def _signature(specs: Mapping[str, FieldSpec]) -> str:
@@ -68,6 +88,7 @@ def _signature(specs: Mapping[str, FieldSpec]) -> str:
             s.knn_enabled,
             s.model_id,
             *([s.graph.quant.label] if s.graph.quant.quantized else []),  # unquantized fields keep their old path
+            *([s.parent, s.nested] if s.parent is not None else []),  # top-level fields keep their old path
         )
         for p, s in specs.items()
     ]
@@ -191,7 +212,10 @@ class VectorIndex:
     def project(self, key: int, source: Mapping[str, Any] | None) -> None:
         """Record a document's vectors (or their absence) for the next refresh."""
         for path, vectors in self.fields.items():
-            value = None if source is None else _value_at(source, path)
+            if vectors.spec.parent is not None:
+                self._project_elements(key, source, vectors)
+                continue
+            value = None if source is None else value_at(source, path)
             row = None if value is None else vectors.spec.to_row(value)
             if row is not None and row.shape != (vectors.spec.width,):
                 # Only model-based fields get here (the mapping checks `dimension` otherwise): keep the document
@@ -200,6 +224,23 @@ class VectorIndex:
                 row = None
             vectors.put(key, row)
             self.pending = True
+
+    def _project_elements(self, key: int, source: Mapping[str, Any] | None, vectors: FieldVectors) -> None:
+        """A field inside objects: one row per element of the parent path that has a vector."""
+        spec = vectors.spec
+        offsets, rows = [], []
+        for offset, value in [] if source is None else _elements(source, spec.path, str(spec.parent)):
+            row = spec.to_row(value)
+            if row.shape != (spec.width,):
+                log.warning("document %d: vector of [%s] has the wrong dimension; not indexed", key, spec.path)
+                continue
+            offsets.append(offset)
+            rows.append(row)
+        if not rows:
+            vectors.put(key, None)
+        else:
+            vectors.put(key, np.stack(rows), np.asarray(offsets, dtype=np.int32))
+        self.pending = True
 
     def refresh(self, seq_no: int) -> None:
         """Make buffered vectors searchable and durable up to `seq_no`."""
@@ -429,7 +470,37 @@ def _touch_pages(directory: Path, seg: Segment) -> None:
                     pass
 
 
-def _value_at(source: Mapping[str, Any], path: str) -> Any:
+def _elements(source: Mapping[str, Any], path: str, parent: str) -> list[tuple[int, Any]]:
+    """(offset, value) of field `path` in each element of the objects at `parent` (offset: the element's position;
+    a single object is element 0)."""
+    rest = path[len(parent) + 1 :]
+    found = []
+    for offset, item in enumerate(objects_at(source, parent)):
+        value = value_at(item, rest)
+        if value is not None:
+            found.append((offset, value))
+    return found
+
+
+def objects_at(obj: Any, path: str) -> list[Mapping[str, Any]]:
+    """Every object at a dotted path, through arrays and dotted keys, in document order."""
+    if isinstance(obj, list):
+        return [o for item in obj for o in objects_at(item, path)]
+    if not isinstance(obj, Mapping):
+        return []
+    if not path:
+        return [obj]
+    if path in obj:
+        return objects_at(obj[path], "")
+    parts = path.split(".")
+    for i in range(1, len(parts)):
+        head = ".".join(parts[:i])
+        if head in obj:
+            return objects_at(obj[head], ".".join(parts[i:]))
+    return []
+
+
+def value_at(source: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path, through objects or dotted keys ({"a.b": ...} is {"a": {"b": ...}})."""
     if path in source:
         return source[path]
@@ -437,7 +508,7 @@ def _value_at(source: Mapping[str, Any], path: str) -> Any:
     for i in range(1, len(parts)):
         inner = source.get(".".join(parts[:i]))
         if isinstance(inner, Mapping):
-            found = _value_at(inner, ".".join(parts[i:]))
+            found = value_at(inner, ".".join(parts[i:]))
             if found is not None:
                 return found
     return None

@@ -1,5 +1,10 @@
 """Immutable vector segments: rows sorted by document key, a live bitmap, and an optional faiss graph.
 
+A field inside a nested (or object-array) path has several rows per document: the rows of one document are
+contiguous, in the order of their elements, and `offsets` holds each row's position in the document's array. Such a
+segment answers with distinct documents, each at the distance of its nearest row (OpenSearch 2.12+ returns k distinct
+parent documents), so deletes, merges and filters stay per document.
+
 A segment never changes once built; a delete or an update gives a new Segment object that shares the vectors and
 the graph and carries a new live bitmap (copy-on-write), so readers holding the old one are never disturbed."""
 
@@ -65,6 +70,7 @@ class Segment:
     live: np.ndarray  # bool [n]
     graph: faiss.Index | BinaryGraph | None = None
     live_count: int = field(default=-1)
+    offsets: np.ndarray | None = None  # int32 [n]: the element each row came from; None when one row per document
 
     def __post_init__(self) -> None:
         if self.live_count < 0:
@@ -80,6 +86,11 @@ class Segment:
         return len(self.keys)
 
     @property
+    def grouped(self) -> bool:
+        """Whether documents may have several rows here (a nested field)."""
+        return self.offsets is not None
+
+    @property
     def dead_ratio(self) -> float:
         return 0.0 if self.size == 0 else 1.0 - self.live_count / self.size
 
@@ -87,6 +98,8 @@ class Segment:
         """Rows holding any of `keys` (int64), live or not."""
         if self.size == 0 or len(keys) == 0:
             return np.empty(0, dtype=np.int64)
+        if self.offsets is not None:
+            return _ranges(np.searchsorted(self.keys, keys, "left"), np.searchsorted(self.keys, keys, "right"))
         rows = np.searchsorted(self.keys, keys)
         inside = rows < self.size
         rows, wanted = rows[inside], keys[inside]
@@ -100,11 +113,11 @@ class Segment:
             return self
         live = self.live.copy()
         live[rows] = False
-        return Segment(self.id, self.keys, self.data, live, self.graph)
+        return Segment(self.id, self.keys, self.data, live, self.graph, offsets=self.offsets)
 
     def with_data(self, data: np.ndarray) -> Segment:
         """The same segment reading its vectors from `data` (the memory-mapped copy of its file)."""
-        return Segment(self.id, self.keys, data, self.live, self.graph, self.live_count)
+        return Segment(self.id, self.keys, data, self.live, self.graph, self.live_count, self.offsets)
 
     def allowed_mask(self, keys: np.ndarray | None) -> np.ndarray:
         """Live rows, restricted to documents in `keys` when given."""
@@ -123,6 +136,8 @@ class Segment:
         allowed = int(np.count_nonzero(mask)) if mask is not self.live else self.live_count
         if allowed == 0 or k <= 0:
             return _EMPTY
+        if self.offsets is not None:
+            return self._search_grouped(space, query, k, mask, allowed, opts, filtered)
         if self.graph is None or allowed <= k or (filtered and self._exact_is_cheaper(allowed)):
             return self._exact(space, query, k, mask)
         rows, dists = self._approximate(space, query, k, mask, allowed, opts)
@@ -143,6 +158,44 @@ class Segment:
             best_d = np.concatenate([best_d, d.astype(np.float32, copy=False)])
             best_rows, best_d = _top(best_rows, best_d, k)
         return self.keys[best_rows], best_d
+
+    def _search_grouped(
+        self,
+        space: Space,
+        query: np.ndarray,
+        k: int,
+        mask: np.ndarray,
+        allowed: int,
+        opts: SearchOptions,
+        filtered: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest k distinct documents, each at its nearest allowed row. The graph is walked deeper (twice the
+        rows each time) until k documents turn up, as the plugin's grouping search does; exact when that is cheaper."""
+        if self.graph is None or allowed <= k or (filtered and self._exact_is_cheaper(allowed)):
+            return self._exact_grouped(space, query, k, mask)
+        want = 2 * k
+        while want < allowed:
+            rows, dists = self._approximate(space, query, want, mask, allowed, opts)
+            keys, best = _nearest_per_key(self.keys[rows], dists)
+            if len(keys) >= k:
+                order = np.lexsort((keys, best))[:k]
+                return keys[order], best[order]
+            want *= 2
+        return self._exact_grouped(space, query, k, mask)
+
+    def _exact_grouped(
+        self, space: Space, query: np.ndarray, k: int, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero(mask)
+        best_keys, best_d = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            d = space.distances(self.data[chunk], query).astype(np.float32, copy=False)
+            # A document cut by the chunk boundary shows up in both chunks: the regrouping below keeps its nearest.
+            keys, near = _nearest_per_key(self.keys[chunk], d)
+            keys, near = _nearest_per_key(np.concatenate([best_keys, keys]), np.concatenate([best_d, near]))
+            best_keys, best_d = _top(keys, near, k)
+        return best_keys, best_d
 
     def _approximate(
         self, space: Space, query: np.ndarray, k: int, mask: np.ndarray, allowed: int, opts: SearchOptions
@@ -182,8 +235,18 @@ class Segment:
             out_d.append(d[near])
         if not out_rows:
             return _EMPTY
+        if self.offsets is not None:
+            keys, near = _nearest_per_key(self.keys[np.concatenate(out_rows)], np.concatenate(out_d))
+            return _top(keys, near, limit)
         found_rows, found_d = _top(np.concatenate(out_rows), np.concatenate(out_d), limit)
         return self.keys[found_rows], found_d
+
+    def elements_of(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        """The live rows of one document: their offsets (element positions) and vectors."""
+        rows = self.rows_of(np.array([key], dtype=np.int64))
+        rows = rows[np.asarray(self.live)[rows]]
+        offsets = np.zeros(len(rows), dtype=np.int32) if self.offsets is None else np.asarray(self.offsets)[rows]
+        return offsets, np.asarray(self.data)[rows]
 
     # ---- persistence -------------------------------------------------------------------------------------
 
@@ -192,6 +255,8 @@ class Segment:
         directory.mkdir(parents=True, exist_ok=True)
         np.save(directory / "keys.npy", self.keys)
         np.save(directory / "data.npy", self.data)
+        if self.offsets is not None:
+            np.save(directory / "offsets.npy", self.offsets)
         if isinstance(self.graph, BinaryGraph):
             self.graph.save(directory)
         elif self.graph is not None:
@@ -202,13 +267,16 @@ class Segment:
         keys = mapped(directory / "keys.npy")
         data = mapped(directory / "data.npy")
         live = np.load(live_file)
+        offsets = mapped(directory / "offsets.npy") if (directory / "offsets.npy").exists() else None
         graph: faiss.Index | BinaryGraph | None = BinaryGraph.load(directory)
         if (directory / "graph.faiss").exists():
             # IO_FLAG_MMAP_IFC maps the file without copying it into memory.
             graph = faiss.read_index(str(directory / "graph.faiss"), faiss.IO_FLAG_MMAP_IFC)
         if not (len(keys) == len(data) == len(live)) or (graph is not None and graph.ntotal != len(keys)):
             raise ValueError(f"segment {directory} is inconsistent")
-        return cls(seg_id, keys, data, live, graph)
+        if offsets is not None and len(offsets) != len(keys):
+            raise ValueError(f"segment {directory} is inconsistent")
+        return cls(seg_id, keys, data, live, graph, offsets=offsets)
 
 
 _search_thread = threading.local()
@@ -237,6 +305,27 @@ def _top(rows: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
         rows, d = rows[part], d[part]
     order = np.lexsort((rows, d))
     return rows[order], d[order]
+
+
+def _nearest_per_key(keys: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct key once, at its smallest distance (keys in any order)."""
+    if len(keys) == 0:
+        return keys.astype(np.int64, copy=False), d
+    order = np.lexsort((d, keys))  # by key, nearest first within a key
+    keys, d = keys[order], d[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return keys[first], d[first]
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The rows start..end-1 of every (start, end) pair, concatenated."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    firsts = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return firsts + np.arange(total, dtype=np.int64)
 
 
 def _params(graph: object, opts: SearchOptions, k: int, selector: faiss.IDSelector | None) -> faiss.SearchParameters:

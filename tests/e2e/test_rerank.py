@@ -284,6 +284,28 @@ def test_cohere_rerank_query_text_with_quotes_reaches_the_provider_intact(
     assert _got(hits) == [(i, pytest.approx(s, rel=1e-6)) for i, s in _expected_cohere(query, _plain_ids(client))]
 
 
+@pytest.mark.usefixtures("index")
+def test_cohere_rerank_reads_fields_when_source_is_off(
+    client: OpenSearch, http: RawHttp, provider: Provider, cohere: str, pipelines: list[str]
+) -> None:
+    """The tutorials' `"_source": false, "fields": [...]`: the context comes from each hit's `fields`."""
+    name = _pipeline(http, pipelines, "rerank-cohere-fields", cohere)
+    plain = _plain_ids(client)
+    provider.requests.clear()
+    body = {
+        "query": MATCH,
+        "size": 10,
+        "_source": False,
+        "fields": FIELDS,
+        "ext": {"rerank": {"query_context": {"query_text": QUERY}}},
+    }
+    hits = _search(client, body, name)
+    [request] = provider.requests
+    assert request["body"]["documents"] == [_context(DOCS[i]) for i in plain]
+    assert _got(hits) == [(i, pytest.approx(s, rel=1e-6)) for i, s in _expected_cohere(QUERY, plain)]
+    assert all("_source" not in h and h["fields"]["body"] == [DOCS[h["_id"]]["body"]] for h in hits)
+
+
 def _plain_ids(client: OpenSearch) -> list[str]:
     return [h["_id"] for h in _search(client, {"query": MATCH, "size": 10})]
 

@@ -62,7 +62,7 @@ def execute_knn(indices: Sequence[Index], req: SearchRequest) -> dict[str, Any]:
 
 def _ids_only(req: SearchRequest) -> bool:
     """Whether hits show only `_index`, `_id` and `_score` (no `_source`, versions or sequence numbers)."""
-    return not (req.source.enabled or req.version or req.seq_no_primary_term)
+    return not (req.source.enabled or req.version or req.seq_no_primary_term or req.fetch.reads_source)
 
 
 def _ids(hits: list[Hit]) -> dict[str, dict[int, str]]:

@@ -13,6 +13,7 @@ import orjson
 import tantivy
 
 from mlsearch.engine.fusion import Fusion
+from mlsearch.engine.hit_fields import FetchFields, FieldReader, parse_fetch_fields
 from mlsearch.engine.index import Index
 from mlsearch.engine.lexical import KEY_FIELD
 from mlsearch.engine.query import dsl
@@ -22,7 +23,7 @@ from mlsearch.engine.query.hybrid import Hybrid, union_query
 from mlsearch.engine.query.nested import inner_hits_renderer
 from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.engine.store import StoredDoc
-from mlsearch.errors import IllegalArgumentError, ParsingError, SearchPhaseExecutionError
+from mlsearch.errors import ActionRequestValidationError, IllegalArgumentError, ParsingError, SearchPhaseExecutionError
 
 # Top-level keys of a search body; those not handled yet are accepted where OpenSearch would ignore them harmlessly.
 _BODY_KEYS = {
@@ -87,6 +88,7 @@ class SearchRequest:
     track_scores: bool = False
     ext: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    fetch: FetchFields = field(default_factory=FetchFields)
 
 
 def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = None) -> SearchRequest:
@@ -111,6 +113,8 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
     source = SourceFilter.from_params(
         params.get("_source"), params.get("_source_includes"), params.get("_source_excludes")
     ) or SourceFilter.parse(body.get("_source"))
+    fetch = parse_fetch_fields(body, params)
+    source = _source_with_stored_fields(source, fetch, _source_given(body, params))
     aggs = body.get("aggs", body.get("aggregations"))
     if aggs is not None and not isinstance(aggs, dict):
         raise ParsingError("Expected [START_OBJECT] under [aggregations], but got a [VALUE_STRING] in [aggs]")
@@ -135,7 +139,33 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
         track_scores=_flag(body.get("track_scores", False)),
         ext=body.get("ext") or {},
         raw=body,
+        fetch=fetch,
     )
+
+
+def _source_given(body: dict[str, Any], params: dict[str, str]) -> bool:
+    return body.get("_source") is not None or any(
+        k in params for k in ("_source", "_source_includes", "_source_excludes")
+    )
+
+
+def _source_with_stored_fields(source: SourceFilter, fetch: FetchFields, source_given: bool) -> SourceFilter:
+    """`stored_fields` turns `_source` off unless it names `_source` or the request asks for it; `_none_` refuses
+    both `_source` and `fields` (OpenSearch's validation messages)."""
+    if fetch.stored_fields is None:
+        return source
+    if fetch.stored_none:
+        problems = []
+        if source_given and source.enabled:
+            problems.append("[stored_fields] cannot be disabled if [_source] is requested")
+        if fetch.fields is not None:
+            problems.append("[stored_fields] cannot be disabled when using the [fields] option")
+        if problems:
+            listed = "".join(f"{i}: {p};" for i, p in enumerate(problems, 1))
+            raise ActionRequestValidationError(f"Validation Failed: {listed}")
+    if source_given:
+        return source
+    return SourceFilter(enabled="_source" in fetch.stored_fields)
 
 
 def _token(value: Any) -> str:
@@ -502,7 +532,9 @@ def _hits_body(
     """The `hits` object; `ids` (by index, by key) stands for the stored documents when the caller knows every hit
     is live and the response shows nothing but `_index`, `_id` and `_score`."""
     with_source = req.source.enabled
-    docs = _stored_docs(hits, with_source) if ids is None else None
+    fetch = req.fetch
+    readers: dict[str, FieldReader] = {}
+    docs = _stored_docs(hits, with_source or fetch.reads_source) if ids is None else None
     # Scores are computed when sorting by relevance, when `_score` is one of the sort keys, or with track_scores.
     scored = not req.sort or any(k.field == "_score" for k in req.sort) or req.track_scores
     plain = not (req.explain or req.version or req.seq_no_primary_term or req.sort)
@@ -515,23 +547,21 @@ def _hits_body(
             doc_id = ids[name].get(hit.key)
             if doc_id is None:
                 continue  # not in the store (never expected: the caller vouched for every hit)
-            item: dict[str, Any] = {"_index": name, "_id": doc_id}
+            item: dict[str, Any] = {"_index": name} if fetch.stored_none else {"_index": name, "_id": doc_id}
         else:
             assert docs is not None  # for mypy: set whenever ids is not
             doc = docs[name].get(hit.key)
             if doc is None or doc.source is None:
                 continue  # deleted since the last refresh
-            item = {"_index": name, "_id": doc.id}
+            item = {"_index": name} if fetch.stored_none else {"_index": name, "_id": doc.id}
             if not plain:
                 _metadata(item, hit, doc, req)
         score = np.float32(hit.score) if scored else None
         item["_score"] = score
         if score is not None and (max_score is None or score > max_score):
             max_score = score
-        if with_source:
-            source = req.source.apply(orjson.loads(doc.source))
-            if source is not None:
-                item["_source"] = source
+        if docs is not None and (with_source or fetch.reads_source):
+            _add_source_and_fields(item, hit.index, orjson.loads(doc.source), req, readers)
         if req.sort:
             item["sort"] = [_sort_value(v) for v in hit.sort_values or ()]
         if req.explain and explainer is not None:
@@ -552,6 +582,23 @@ def _hits_body(
     body["max_score"] = max_score
     body["hits"] = rendered
     return body
+
+
+def _add_source_and_fields(
+    item: dict[str, Any], index: Index, source: Any, req: SearchRequest, readers: dict[str, FieldReader]
+) -> None:
+    """`_source` (filtered) and `fields` (from the whole source, whatever the filter), in OpenSearch's key order."""
+    if req.source.enabled:
+        shown = req.source.apply(source)
+        if shown is not None:
+            item["_source"] = shown
+    if req.fetch.reads_source:
+        reader = readers.get(index.name)
+        if reader is None:
+            reader = readers[index.name] = req.fetch.reader(index.mappings)
+        values = reader.read(source)
+        if values:
+            item["fields"] = values
 
 
 def _stored_docs(hits: list[Hit], with_source: bool) -> dict[str, dict[int, StoredDoc]]:

@@ -36,6 +36,8 @@ _SEARCH_PARAMS = (
     "explain",
     "version",
     "seq_no_primary_term",
+    "stored_fields",
+    "docvalue_fields",
 )
 
 

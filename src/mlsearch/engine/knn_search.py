@@ -21,7 +21,7 @@ from mlsearch.engine.search import Hit, SearchRequest, _check_window, _hits_body
 
 def is_plain_knn(req: SearchRequest) -> bool:
     """Whether the request is a top-level knn query that needs nothing tantivy alone provides: no sort, no
-    search_after, no aggregations, no post_filter, no explanation."""
+    search_after, no aggregations, no post_filter, no explanation, no highlighting."""
     return (
         type(req.query) is Knn
         and not req.sort
@@ -29,6 +29,7 @@ def is_plain_knn(req: SearchRequest) -> bool:
         and not req.aggs
         and req.post_filter is None
         and not req.explain
+        and req.raw.get("highlight") is None  # highlight_query may mark what the vectors found: general path
     )
 
 

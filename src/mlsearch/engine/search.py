@@ -13,6 +13,7 @@ import orjson
 import tantivy
 
 from mlsearch.engine.fusion import Fusion
+from mlsearch.engine.highlight import Highlighter, parse_highlight
 from mlsearch.engine.hit_fields import FetchFields, FieldReader, parse_fetch_fields
 from mlsearch.engine.index import Index
 from mlsearch.engine.lexical import KEY_FIELD
@@ -534,7 +535,9 @@ def _hits_body(
     with_source = req.source.enabled
     fetch = req.fetch
     readers: dict[str, FieldReader] = {}
-    docs = _stored_docs(hits, with_source or fetch.reads_source) if ids is None else None
+    highlighter = _highlighter(req)
+    reads_source = with_source or fetch.reads_source or highlighter is not None
+    docs = _stored_docs(hits, reads_source) if ids is None else None
     # Scores are computed when sorting by relevance, when `_score` is one of the sort keys, or with track_scores.
     scored = not req.sort or any(k.field == "_score" for k in req.sort) or req.track_scores
     plain = not (req.explain or req.version or req.seq_no_primary_term or req.sort)
@@ -560,8 +563,11 @@ def _hits_body(
         item["_score"] = score
         if score is not None and (max_score is None or score > max_score):
             max_score = score
-        if docs is not None and (with_source or fetch.reads_source):
-            _add_source_and_fields(item, hit.index, orjson.loads(doc.source), req, readers)
+        if docs is not None and reads_source:
+            source = orjson.loads(doc.source)
+            _add_source_and_fields(item, hit.index, source, req, readers)
+            if highlighter is not None:
+                _add_highlight(item, hit.index, source, highlighter)
         if req.sort:
             item["sort"] = [_sort_value(v) for v in hit.sort_values or ()]
         if req.explain and explainer is not None:
@@ -582,6 +588,18 @@ def _hits_body(
     body["max_score"] = max_score
     body["hits"] = rendered
     return body
+
+
+def _highlighter(req: SearchRequest) -> Highlighter | None:
+    spec = parse_highlight(req.raw.get("highlight"))
+    return None if spec is None else Highlighter(spec, req.query)
+
+
+def _add_highlight(item: dict[str, Any], index: Index, source: Any, highlighter: Highlighter) -> None:
+    limit = int(index.setting("index.highlight.max_analyzed_offset", 1_000_000))
+    found = highlighter.highlight(index.mappings, index.analyzers, source, limit)
+    if found:
+        item["highlight"] = found
 
 
 def _add_source_and_fields(

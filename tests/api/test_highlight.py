@@ -278,3 +278,13 @@ def test_unknown_highlight_option_is_refused(http: RawHttp) -> None:
     status, found = http.request("POST", f"/{INDEX}/_search", body)
     assert status == 400
     assert_error(found, 400, "parsing_exception", "[highlight] unknown field [colour]")
+
+
+def test_text_longer_than_max_analyzed_offset_is_refused(client: OpenSearch, http: RawHttp, index_name: str) -> None:
+    client.indices.create(index=index_name, body={"settings": {"index.highlight.max_analyzed_offset": 10}})
+    client.index(index=index_name, id="1", body={"text": "far too long a text to highlight"}, refresh=True)
+    body = {"query": {"match": {"text": "text"}}, "highlight": {"fields": {"text": {}}}}
+    status, found = http.request("POST", f"/{index_name}/_search", body)
+    assert_error(found, 400, "illegal_argument_exception", "The length of [text] field of [1] doc of [")
+    assert "exceeded [10] - maximum allowed to be analyzed for highlighting" in found["error"]["reason"]
+    assert status == 400

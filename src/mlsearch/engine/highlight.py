@@ -5,6 +5,7 @@ highlighter's BM25-like passage scorer; the best `number_of_fragments` come back
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Mapping
@@ -155,10 +156,18 @@ class Highlighter:
         self.spec = spec
         self.query_matchers = matchers(query)
         self._own: dict[int, list[Matcher]] = {}
+        self._where = ("", "")
 
     def highlight(
-        self, mappings: Mappings, analyzers: Analyzers, source: Any, max_offset: int = _MAX_ANALYZED_OFFSET
+        self,
+        mappings: Mappings,
+        analyzers: Analyzers,
+        source: Any,
+        max_offset: int = _MAX_ANALYZED_OFFSET,
+        where: tuple[str, str] = ("", ""),
     ) -> dict[str, list[str]]:
+        """The hit's `highlight` object; `where` (index name, `_id`) names the document in errors."""
+        self._where = where
         out: dict[str, list[str]] = {}
         for pattern, options in self.spec.fields:
             for leaf in _fields(mappings, pattern):
@@ -186,8 +195,10 @@ class Highlighter:
         if marks:
             for number, text in enumerate(values):
                 if len(text) > max_offset:
+                    index, doc_id = self._where
                     raise IllegalArgumentError(
-                        f"The length of [{leaf.path}] field has exceeded [{max_offset}] - maximum allowed to be "
+                        f"The length of [{leaf.path}] field of [{doc_id}] doc of [{index}] index has exceeded "
+                        f"[{max_offset}] - maximum allowed to be "
                         f"analyzed for highlighting. This maximum can be set by changing the "
                         f"[index.highlight.max_analyzed_offset] index level setting. For large texts, indexing with "
                         f"offsets or term vectors is recommended!"
@@ -364,21 +375,15 @@ class _Bounds:
 
     @staticmethod
     def preceding(bounds: list[int], offset: int) -> int:
-        """The last boundary before `offset`."""
-        best = 0
-        for b in bounds:
-            if b >= offset:
-                break
-            best = b
-        return best
+        """The last boundary before `offset` (0 when none)."""
+        i = bisect.bisect_left(bounds, offset)
+        return bounds[i - 1] if i > 0 else 0
 
     @staticmethod
     def following(bounds: list[int], offset: int) -> int:
-        """The first boundary after `offset`."""
-        for b in bounds:
-            if b > offset:
-                return b
-        return bounds[-1]
+        """The first boundary after `offset` (the text's end when none)."""
+        i = bisect.bisect_right(bounds, offset)
+        return bounds[i] if i < len(bounds) else bounds[-1]
 
 
 def _passages(text: str, spans: list[_Span], options: FieldOptions, value: int) -> list[_Passage]:

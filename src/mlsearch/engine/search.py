@@ -597,7 +597,7 @@ def _highlighter(req: SearchRequest) -> Highlighter | None:
 
 def _add_highlight(item: dict[str, Any], index: Index, source: Any, highlighter: Highlighter) -> None:
     limit = int(index.setting("index.highlight.max_analyzed_offset", 1_000_000))
-    found = highlighter.highlight(index.mappings, index.analyzers, source, limit)
+    found = highlighter.highlight(index.mappings, index.analyzers, source, limit, (index.name, item.get("_id", "")))
     if found:
         item["highlight"] = found
 

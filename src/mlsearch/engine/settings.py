@@ -206,6 +206,7 @@ def _index_settings() -> list[Setting]:
         Setting("index.auto_expand_replicas", "false", text),
         Setting("index.refresh_interval", "1s", time_value),
         Setting("index.max_result_window", 10000, integer(1)),
+        Setting("index.highlight.max_analyzed_offset", 1000000, integer(1)),
         Setting("index.max_inner_result_window", 100, integer(1)),
         Setting("index.max_terms_count", 65536, integer(1)),
         Setting("index.translog.durability", "request", one_of("request", "async")),

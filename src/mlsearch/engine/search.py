@@ -61,6 +61,8 @@ _BODY_KEYS = {
     "slice",
 }
 DEFAULT_TOTAL_HITS = 10000
+# Body keys the knn fast path knows nothing of: their requests take the general path.
+_FULL_PATH_KEYS = ("collapse", "rescore", "terminate_after", "indices_boost", "profile")
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,21 +299,26 @@ def execute(
         return execute_hybrid(indices, req, fusion, aggs_runner)
     from mlsearch.engine.knn_search import execute_knn, is_plain_knn  # it builds on this module
 
-    if is_plain_knn(req):
+    if is_plain_knn(req) and not any(req.raw.get(k) for k in _FULL_PATH_KEYS):
         return execute_knn(indices, req)
     started = time.perf_counter()
     window = req.from_ + req.size
     _check_window(indices, window)
+    collapse = _parse_collapse(indices, req)
     total = 0
     hits: list[Hit] = []
     plans: dict[str, tuple[_Plan, tantivy.Searcher]] = {}
+    searchers: dict[str, tuple[Index, tantivy.Searcher]] = {}
     aggregations: dict[str, Any] | None = None
     for index in indices:
         ctx = context_for(index)
         plan = _plan(req, ctx)
         searcher = index.lexical.searcher()
         plans[index.name] = (plan, searcher)
-        count, found = _collect(index, searcher, plan, req, window)
+        searchers[index.name] = (index, searcher)
+        # collapsing pages over groups: every match is a candidate leader
+        depth = window if collapse is None else count_matches(searcher, plan.hits_query)
+        count, found = _collect(index, searcher, plan, req, depth)
         total += count
         hits.extend(found)
         if req.aggs:
@@ -319,16 +326,36 @@ def execute(
                 raise IllegalArgumentError("aggregations are not available")
             part = aggs_runner(index, ctx, plan.query, req.aggs)
             aggregations = part if aggregations is None else _merge_aggs(aggregations, part)
-    hits = _order(hits, req)[req.from_ : window]
+    page = None
+    if collapse is None:
+        hits = _order(hits, req)[req.from_ : window]
+    else:
+        from mlsearch.engine.collapse import collapse_page
+
+        page = collapse_page(collapse, hits, req, searchers)
+        hits = page.hits
     response: dict[str, Any] = {
-        "took": int((time.perf_counter() - started) * 1000),
+        "took": 0,
         "timed_out": False,
         "_shards": {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0},
         "hits": _hits_body(hits, total, req, plans),
     }
+    if collapse is not None and page is not None:
+        from mlsearch.engine.collapse import decorate
+
+        decorate(response["hits"]["hits"], page, collapse, req, plans, searchers)
     if aggregations is not None:
         response["aggregations"] = aggregations
+    response["took"] = int((time.perf_counter() - started) * 1000)
     return response
+
+
+def _parse_collapse(indices: Sequence[Index], req: SearchRequest) -> Any:
+    if req.raw.get("collapse") is None:
+        return None
+    from mlsearch.engine.collapse import parse_collapse  # it builds on this module
+
+    return parse_collapse(indices, req.raw)
 
 
 def collect_hits(

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opensearchpy import OpenSearch
+from opensearchpy import OpenSearch, helpers
+from opensearchpy.exceptions import RequestError
 
 from tests.conftest import RawHttp, assert_error
 
@@ -252,3 +253,12 @@ def test_unsupported_options_are_refused(http: RawHttp, docs: str, key: str, val
 
 def test_profile_false_is_accepted(client: OpenSearch, docs: str) -> None:
     assert _search(client, {"profile": False})["hits"]["total"]["value"] == 7
+
+
+def test_scroll_is_refused_so_helpers_scan_fails_loudly(client: OpenSearch, docs: str) -> None:
+    # mlsearch has no scroll API: an ignored `scroll` would make helpers.scan yield nothing, silently
+    with pytest.raises(RequestError) as caught:
+        list(helpers.scan(client, index=docs, size=2))
+    assert caught.value.status_code == 400
+    assert caught.value.error == "illegal_argument_exception"
+    assert "[scroll] is not supported" in str(caught.value.info)

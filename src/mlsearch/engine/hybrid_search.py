@@ -16,16 +16,15 @@ import numpy as np
 import orjson
 import tantivy
 
+from mlsearch.engine.collapse import add_collapse_fields, collapse_values, exactly, first_per_value, parse_collapse
 from mlsearch.engine.fusion import Fused, Fusion, SubResults, fuse
 from mlsearch.engine.index import Index
 from mlsearch.engine.query.compile import as_filter, compile_query, count_matches
 from mlsearch.engine.query.hybrid import Hybrid, sub_query
-from mlsearch.engine.query.knn import scored_keys
 from mlsearch.engine.search import (
     AggRunner,
     Hit,
     SearchRequest,
-    SortKey,
     _check_window,
     _collect,
     _hits_body,
@@ -36,7 +35,7 @@ from mlsearch.engine.search import (
     _sort_column,
     context_for,
 )
-from mlsearch.errors import IllegalArgumentError, ParsingError
+from mlsearch.errors import IllegalArgumentError
 
 NO_PIPELINE = (
     "hybrid query must be executed with a search pipeline that has a [normalization-processor] or "
@@ -98,7 +97,7 @@ def execute_hybrid(
     values: dict[Hashable, Any] = {}
     if collapse is not None:
         values = _collapse_values(ordered, collapse, shards)
-        ordered = _first_per_value(ordered, values)
+        ordered = first_per_value(ordered, values)
     page = ordered[req.from_ : window]
     plans = {name: (s.plan, s.searcher) for name, s in shards.items()}
     explainer = _explainer(fusion, fused, shards) if req.explain else None
@@ -109,7 +108,7 @@ def execute_hybrid(
         "hits": _hits_body(page, total, req, plans, explainer=explainer),
     }
     if collapse is not None:
-        _add_collapse_fields(response["hits"]["hits"], page, collapse, values)
+        add_collapse_fields(response["hits"]["hits"], page, collapse, values)
     if aggregations is not None:
         response["aggregations"] = aggregations
     return response
@@ -120,66 +119,14 @@ def execute_hybrid(
 
 def _collapse_field(indices: Sequence[Index], req: SearchRequest) -> str | None:
     spec = req.raw.get("collapse")
-    if spec is None:
-        return None
-    if not isinstance(spec, dict) or not isinstance(spec.get("field"), str):
-        raise ParsingError("[collapse] failed to parse field [field]")
-    if spec.get("inner_hits") is not None:
+    if isinstance(spec, dict) and spec.get("inner_hits") is not None:
         raise IllegalArgumentError("[collapse] inner_hits are not supported with a hybrid query")
-    name = spec["field"]
-    for index in indices:
-        leaf = index.lexical.mappings.field(name)
-        if leaf is None:
-            raise IllegalArgumentError(f"no mapping found for `{name}` in order to collapse on")
-        column = index.lexical.columns.get(name)
-        if column is None or column.kind not in ("keyword", "integer", "float"):
-            raise IllegalArgumentError(
-                f"unknown type for collapse field `{name}`, only keywords and numbers are accepted"
-            )
-    return name
+    collapse = parse_collapse(indices, req.raw)
+    return None if collapse is None else collapse.field
 
 
 def _collapse_values(hits: list[Hit], name: str, shards: dict[str, _Shard]) -> dict[Hashable, Any]:
-    """Each hit's value of the collapse field (None when it has none), read from its index's column."""
-    out: dict[Hashable, Any] = {}
-    by_index: dict[str, list[Hit]] = {}
-    for hit in hits:
-        by_index.setdefault(hit.index.name, []).append(hit)
-    for index_name, group in by_index.items():
-        shard = shards[index_name]
-        scores = np.zeros(len(group))
-        keys = [h.key for h in group]
-        exact = _exactly(shard.index, keys)
-        column = _sort_column(
-            shard.index, shard.searcher, exact, SortKey(name, False), [h.addr for h in group], keys, scores
-        )
-        out.update({(index_name, h.key): v for h, v in zip(group, column, strict=True)})
-    return out
-
-
-def _first_per_value(hits: list[Hit], values: dict[Hashable, Any]) -> list[Hit]:
-    seen: set[Any] = set()
-    kept = []
-    for hit in hits:
-        value = values[(hit.index.name, hit.key)]
-        if value not in seen:
-            seen.add(value)
-            kept.append(hit)
-    return kept
-
-
-def _add_collapse_fields(
-    rendered: list[dict[str, Any]], page: list[Hit], name: str, values: dict[Hashable, Any]
-) -> None:
-    """`fields.<collapse field>` of each rendered hit, as OpenSearch returns it (a missing value is [])."""
-    by_id: dict[tuple[str, str], Any] = {}
-    for hit in page:
-        doc = hit.index.store.by_keys([hit.key], with_source=False).get(hit.key)
-        if doc is not None:
-            by_id[(hit.index.name, doc.id)] = values[(hit.index.name, hit.key)]
-    for item in rendered:
-        value = by_id.get((item["_index"], item["_id"]))
-        item.setdefault("fields", {})[name] = [] if value is None else [value]
+    return collapse_values(hits, name, {n: (s.index, s.searcher) for n, s in shards.items()})
 
 
 def _run_subqueries(
@@ -220,16 +167,10 @@ def _add_sort_values(hits: list[Hit], req: SearchRequest, shards: dict[str, _Sha
         addrs = [h.addr for h in group]
         keys = [h.key for h in group]
         scores = np.array([h.score for h in group], dtype=np.float64)
-        exact = _exactly(shard.index, keys)
+        exact = exactly(shard.index, keys)
         columns = [_sort_column(shard.index, shard.searcher, exact, key, addrs, keys, scores) for key in req.sort]
         for i, hit in enumerate(group):
             hit.sort_values = tuple(col[i] for col in columns)
-
-
-def _exactly(index: Index, keys: list[int]) -> tantivy.Query:
-    """A query matching just these documents: keyword columns are read by ordering a query's matches, and the union
-    of the sub-queries matches more documents than the fused (depth-limited) hits."""
-    return scored_keys(context_for(index), np.asarray(keys, dtype=np.int64), np.zeros(len(keys), dtype=np.float32))
 
 
 def _explainer(fusion: Fusion, fused: dict[Hashable, Fused], shards: dict[str, _Shard]) -> Any:

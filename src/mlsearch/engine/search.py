@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import heapq
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,15 @@ _BODY_KEYS = {
     "slice",
 }
 DEFAULT_TOTAL_HITS = 10000
+# Options refused rather than silently ignored (a client relying on them would get wrong results).
+_UNSUPPORTED = {
+    "script_fields": "script fields are not implemented; use `fields` or `docvalue_fields`",
+    "suggest": "suggesters are not implemented",
+    "pit": "point in time searches are not implemented",
+    "slice": "sliced searches need scroll or point in time, which are not implemented",
+}
+# Body keys the knn fast path knows nothing of: their requests take the general path.
+_FULL_PATH_KEYS = ("collapse", "rescore", "terminate_after", "indices_boost")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,9 @@ class SearchRequest:
     ext: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     fetch: FetchFields = field(default_factory=FetchFields)
+    rescore: tuple[Any, ...] = ()  # rescore.QueryRescore, applied in order
+    terminate_after: int = 0  # 0: collect every match
+    indices_boost: tuple[tuple[str, float], ...] = ()  # (index name or pattern, boost), first match wins
 
 
 def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = None) -> SearchRequest:
@@ -99,6 +112,11 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
     for key in body:
         if key not in _BODY_KEYS:
             raise ParsingError(f"Unknown key for a {_token(body[key])} in [{key}].")
+    if "scroll" in params:
+        # Without a scroll id in the response, scroll clients (opensearch-py's helpers.scan) silently get nothing.
+        raise IllegalArgumentError(
+            "[scroll] is not supported by mlsearch: scroll searches are not implemented; page with search_after"
+        )
     if "q" in params:
         body["query"] = {"query_string": {"query": params["q"]}}
     query = dsl.parse_query(body["query"]) if body.get("query") is not None else dsl.MatchAll()
@@ -141,7 +159,46 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
         ext=body.get("ext") or {},
         raw=body,
         fetch=fetch,
+        **_extras(body),
     )
+
+
+def _extras(body: dict[str, Any]) -> dict[str, Any]:
+    """rescore, terminate_after and indices_boost; refusals of the options mlsearch does not implement."""
+    for key, feature in _UNSUPPORTED.items():
+        if body.get(key) is not None:
+            raise IllegalArgumentError(f"[{key}] is not supported by mlsearch: {feature}")
+    if _flag(body.get("profile", False)):
+        # Refused rather than faked: OpenSearch's profile is a tree of Lucene timings (per query node and collector)
+        # that tantivy does not expose; invented breakdowns would mislead the tools that read them.
+        raise IllegalArgumentError("[profile] is not supported by mlsearch: search profiling is not implemented")
+    # `timeout` is accepted and has nothing to bound: a search here runs to completion, so `timed_out` stays false.
+    terminate_after = _int(body.get("terminate_after", 0), "terminate_after")
+    if terminate_after < 0:
+        raise IllegalArgumentError("terminateAfter must be > 0")
+    from mlsearch.engine.rescore import parse_rescore  # it builds on this module
+
+    return {
+        "rescore": parse_rescore(body.get("rescore")),
+        "terminate_after": terminate_after,
+        "indices_boost": _indices_boost(body.get("indices_boost")),
+    }
+
+
+def _indices_boost(spec: Any) -> tuple[tuple[str, float], ...]:
+    """The list form (`[{"index": boost}, ...]`, in order) or the older object form."""
+    if spec is None:
+        return ()
+    items = spec if isinstance(spec, list) else [spec]
+    pairs = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ParsingError(f"Unexpected token {_token(item)} in [indices_boost].")
+        for name, boost in item.items():
+            if isinstance(boost, bool) or not isinstance(boost, int | float):
+                raise ParsingError(f"Unexpected token {_token(boost)} in [indices_boost].")
+            pairs.append((str(name), float(boost)))
+    return tuple(pairs)
 
 
 def _source_given(body: dict[str, Any], params: dict[str, str]) -> bool:
@@ -298,38 +355,131 @@ def execute(
         return execute_hybrid(indices, req, fusion, aggs_runner)
     from mlsearch.engine.knn_search import execute_knn, is_plain_knn  # it builds on this module
 
-    if is_plain_knn(req):
+    if is_plain_knn(req) and not any(req.raw.get(k) for k in _FULL_PATH_KEYS):
         return execute_knn(indices, req)
     started = time.perf_counter()
     window = req.from_ + req.size
     _check_window(indices, window)
+    collapse = _parse_collapse(indices, req)
+    _check_rescore(indices, req)
     total = 0
-    hits: list[Hit] = []
+    terminated = False
+    per_index: list[list[Hit]] = []
     plans: dict[str, tuple[_Plan, tantivy.Searcher]] = {}
+    searchers: dict[str, tuple[Index, tantivy.Searcher]] = {}
     aggregations: dict[str, Any] | None = None
     for index in indices:
         ctx = context_for(index)
-        plan = _plan(req, ctx)
         searcher = index.lexical.searcher()
+        plan, stopped = _terminate_after(index, searcher, _plan(req, ctx), req.terminate_after)
+        terminated |= stopped
         plans[index.name] = (plan, searcher)
-        count, found = _collect(index, searcher, plan, req, window)
+        searchers[index.name] = (index, searcher)
+        count, found = _collect(index, searcher, plan, req, _depth(searcher, plan, req, collapse is not None))
         total += count
-        hits.extend(found)
+        per_index.append(_second_phase(index, searcher, found, req))
         if req.aggs:
             if aggs_runner is None:
                 raise IllegalArgumentError("aggregations are not available")
             part = aggs_runner(index, ctx, plan.query, req.aggs)
             aggregations = part if aggregations is None else _merge_aggs(aggregations, part)
-    hits = _order(hits, req)[req.from_ : window]
-    response: dict[str, Any] = {
-        "took": int((time.perf_counter() - started) * 1000),
-        "timed_out": False,
-        "_shards": {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0},
-        "hits": _hits_body(hits, total, req, plans),
-    }
+    page = None
+    if collapse is not None:
+        from mlsearch.engine.collapse import collapse_page
+
+        page = collapse_page(collapse, [h for found in per_index for h in found], req, searchers)
+        hits = page.hits
+    elif req.rescore:
+        # rescored lists are not in score order past their windows: merge them as OpenSearch merges shard results
+        hits = list(heapq.merge(*per_index, key=lambda h: -h.score))[req.from_ : window]
+    else:
+        hits = _order([h for found in per_index for h in found], req)[req.from_ : window]
+    response: dict[str, Any] = {"took": 0, "timed_out": False}
+    if req.terminate_after:
+        response["terminated_early"] = terminated
+    response["_shards"] = {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0}
+    response["hits"] = _hits_body(hits, total, req, plans)
+    if collapse is not None and page is not None:
+        from mlsearch.engine.collapse import decorate
+
+        decorate(response["hits"]["hits"], page, collapse, req, plans, searchers)
     if aggregations is not None:
         response["aggregations"] = aggregations
+    response["took"] = int((time.perf_counter() - started) * 1000)
     return response
+
+
+def _depth(searcher: tantivy.Searcher, plan: _Plan, req: SearchRequest, collapsing: bool) -> int:
+    """How many of an index's best hits to collect: collapsing pages over groups, so every match is a candidate
+    leader; rescoring needs each rescorer's window."""
+    if collapsing:
+        return count_matches(searcher, plan.hits_query)
+    return max([req.from_ + req.size, *(r.window_size for r in req.rescore)])
+
+
+def _second_phase(index: Index, searcher: tantivy.Searcher, found: list[Hit], req: SearchRequest) -> list[Hit]:
+    """One index's hits after indices_boost and rescoring (rescored: best first, the rest in first-pass order)."""
+    boost = _index_boost(index, req.indices_boost)
+    if boost != 1.0:
+        for hit in found:
+            hit.score = float(np.float32(hit.score) * np.float32(boost))
+            if hit.sort_values is not None:
+                keys = req.sort or (SortKey("_score", True),)
+                values = zip(keys, hit.sort_values, strict=True)
+                hit.sort_values = tuple(hit.score if key.field == "_score" else v for key, v in values)
+    if not req.rescore:
+        return found
+    from mlsearch.engine.rescore import rescore  # it builds on this module
+
+    rescored = rescore(index, searcher, _order(found, replace(req, from_=0, size=len(found))), req.rescore)
+    if req.sort:  # only `_score` may be sorted on with rescore: its value is the new score
+        for hit in rescored:
+            hit.sort_values = (hit.score,)
+    return rescored
+
+
+def _index_boost(index: Index, boosts: Sequence[tuple[str, float]]) -> float:
+    """The first `indices_boost` entry naming the index, one of its aliases, or a pattern matching either."""
+    names = (index.name, *index.meta.aliases)
+    for pattern, boost in boosts:
+        if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            return boost
+    return 1.0
+
+
+def _terminate_after(index: Index, searcher: tantivy.Searcher, plan: _Plan, limit: int) -> tuple[_Plan, bool]:
+    """The plan restricted to the first `limit` matches in index order (OpenSearch stops collecting there, for hits,
+    totals and aggregations alike), and whether it stopped early."""
+    if limit <= 0:
+        return plan, False
+    count = count_matches(searcher, plan.query)
+    if count <= limit:
+        return plan, False
+    from mlsearch.engine.collapse import exactly  # the query matching just these keys
+
+    result = searcher.search(plan.query, limit=count, count=False)
+    keys = sorted(_keys(searcher, [a for _, a in result.hits]))[:limit]
+    only = as_filter(exactly(index, keys))
+
+    def restrict(query: tantivy.Query) -> tantivy.Query:
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, only)])
+
+    return _Plan(restrict(plan.query), restrict(plan.hits_query), plan.rescorer), True
+
+
+def _check_rescore(indices: Sequence[Index], req: SearchRequest) -> None:
+    if req.rescore:
+        from mlsearch.engine.rescore import check  # it builds on this module
+
+        check(indices, req, req.rescore)
+
+
+def _parse_collapse(indices: Sequence[Index], req: SearchRequest) -> Any:
+    if req.raw.get("collapse") is None:
+        return None
+    from mlsearch.engine.collapse import parse_collapse  # it builds on this module
+
+    return parse_collapse(indices, req.raw)
 
 
 def collect_hits(

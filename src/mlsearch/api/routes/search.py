@@ -38,6 +38,7 @@ _SEARCH_PARAMS = (
     "seq_no_primary_term",
     "stored_fields",
     "docvalue_fields",
+    "scroll",  # refused by parse_request: ignoring it would make helpers.scan return no documents
 )
 
 

@@ -22,6 +22,10 @@ class MLSearchError(Exception):
         """The inner error object: type, reason and any extra fields OpenSearch adds."""
         return {"type": self.error_type, "reason": self.reason, **self.extra}
 
+    def root_causes(self) -> list[dict[str, Any]]:
+        """The envelope's `root_cause` list: this error itself, unless a subclass knows deeper causes."""
+        return [{k: v for k, v in self.body().items() if k != "caused_by"}]
+
 
 class IllegalArgumentError(MLSearchError):
     status = 400
@@ -117,6 +121,38 @@ class IndexClosedError(MLSearchError):
 class SearchPhaseExecutionError(MLSearchError):
     status = 400
     error_type = "search_phase_execution_exception"
+
+
+class ShardFailuresError(SearchPhaseExecutionError):
+    """SearchPhaseExecutionException "all shards failed": its status and root cause are the shard failure's."""
+
+    def __init__(self, cause: MLSearchError, *, phase: str = "query") -> None:
+        inner = cause.body()
+        failure = {"shard": -1, "index": None, "reason": inner}
+        super().__init__(
+            "all shards failed",
+            status=cause.status,
+            phase=phase,
+            grouped=True,
+            failed_shards=[failure],
+            caused_by=inner,
+        )
+        self.cause = cause
+
+    def root_causes(self) -> list[dict[str, Any]]:
+        return self.cause.root_causes()
+
+
+class SearchContextMissingError(MLSearchError):
+    """An unknown, expired or freed scroll context."""
+
+    status = 404
+    error_type = "search_context_missing_exception"
+
+
+class RejectedExecutionError(MLSearchError):
+    status = 429
+    error_type = "rejected_execution_exception"
 
 
 class QueryShardError(MLSearchError):

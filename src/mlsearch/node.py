@@ -15,6 +15,7 @@ from mlsearch.cluster_settings import ClusterSettings, cluster_settings_registry
 from mlsearch.config import Settings
 from mlsearch.engine.bert_analyzer import configure as configure_dl_analyzers
 from mlsearch.engine.indices import Indices
+from mlsearch.engine.scroll import Scrolls
 from mlsearch.ml.agents import Agents
 from mlsearch.ml.memory import ConversationMemory
 from mlsearch.ml.service import MLService
@@ -36,6 +37,7 @@ class Node:
     search_pipelines: SearchPipelineStore
     memory: ConversationMemory
     agents: Agents
+    scrolls: Scrolls = field(default_factory=Scrolls)
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
@@ -89,6 +91,7 @@ def build_node(settings: Settings) -> Node:
         search_pipelines=SearchPipelineStore(data / "search_pipelines.json"),
         memory=memory,
         agents=Agents(ml, indices, memory),
+        scrolls=Scrolls(cluster_settings.get),
     )
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from opensearchpy import OpenSearch, helpers
-from opensearchpy.exceptions import RequestError
 
 from tests.conftest import RawHttp, assert_error
 
@@ -255,10 +254,6 @@ def test_profile_false_is_accepted(client: OpenSearch, docs: str) -> None:
     assert _search(client, {"profile": False})["hits"]["total"]["value"] == 7
 
 
-def test_scroll_is_refused_so_helpers_scan_fails_loudly(client: OpenSearch, docs: str) -> None:
-    # mlsearch has no scroll API: an ignored `scroll` would make helpers.scan yield nothing, silently
-    with pytest.raises(RequestError) as caught:
-        list(helpers.scan(client, index=docs, size=2))
-    assert caught.value.status_code == 400
-    assert caught.value.error == "illegal_argument_exception"
-    assert "[scroll] is not supported" in str(caught.value.info)
+def test_helpers_scan_pages_through_scroll(client: OpenSearch, docs: str) -> None:
+    # the scroll API (tests/api/test_scroll.py) replaced the former refusal of `?scroll`
+    assert len(list(helpers.scan(client, index=docs, size=2))) == 7

@@ -32,9 +32,7 @@ def json_response(
 
 
 def error_body(error: MLSearchError) -> dict[str, Any]:
-    inner = error.body()
-    root = {k: v for k, v in inner.items() if k != "caused_by"}
-    return {"error": {"root_cause": [root], **inner}, "status": error.status}
+    return {"error": {"root_cause": error.root_causes(), **error.body()}, "status": error.status}
 
 
 def error_response(error: MLSearchError, request: Request | None = None) -> Response:

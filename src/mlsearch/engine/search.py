@@ -112,11 +112,6 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
     for key in body:
         if key not in _BODY_KEYS:
             raise ParsingError(f"Unknown key for a {_token(body[key])} in [{key}].")
-    if "scroll" in params:
-        # Without a scroll id in the response, scroll clients (opensearch-py's helpers.scan) silently get nothing.
-        raise IllegalArgumentError(
-            "[scroll] is not supported by mlsearch: scroll searches are not implemented; page with search_after"
-        )
     if "q" in params:
         body["query"] = {"query_string": {"query": params["q"]}}
     query = dsl.parse_query(body["query"]) if body.get("query") is not None else dsl.MatchAll()

@@ -21,6 +21,7 @@ from mlsearch.api.routes import (
     ml_profile,
     ml_tasks,
     ml_train,
+    scroll,
     search,
     search_pipeline,
 )
@@ -41,6 +42,7 @@ def all_routes() -> list[Route]:
         *ml_profile.routes(),
         *ml_memory.routes(),
         *search_pipeline.routes(),
+        *scroll.routes(),
         *search.routes(),
         *bulk.routes(),
         *by_query.routes(),

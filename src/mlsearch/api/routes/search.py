@@ -19,6 +19,7 @@ from mlsearch.engine.fusion import Fusion
 from mlsearch.engine.index import Index
 from mlsearch.engine.query import dsl
 from mlsearch.engine.query.compile import count_matches
+from mlsearch.engine.scroll import Scrolls
 from mlsearch.engine.search import context_for, execute, matching_query, parse_request
 from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError
 from mlsearch.neural import mentions_models, rewrite
@@ -38,7 +39,7 @@ _SEARCH_PARAMS = (
     "seq_no_primary_term",
     "stored_fields",
     "docvalue_fields",
-    "scroll",  # refused by parse_request: ignoring it would make helpers.scan return no documents
+    "scroll",  # opens a scroll context (engine/scroll.py)
 )
 
 
@@ -86,7 +87,8 @@ async def _run(
     fusion = pipeline.fusion() if pipeline is not None else None
     # Parsing joins the search on the worker thread: the event loop stays free for other connections, and a knn
     # search crosses threads once.
-    response = await blocking(_search, indices, body, params, fusion)
+    scrolls = node_of(request).scrolls if "scroll" in params else None
+    response = await blocking(_search, indices, body, params, fusion, scrolls)
     if pipeline is not None and ctx is not None and pipeline.response:
         response = await blocking(pipeline.transform_response, response, ctx)
     return response
@@ -100,9 +102,16 @@ def _int_param(name: str, value: str) -> int:
 
 
 def _search(
-    indices: list[Index], body: dict[str, Any], params: dict[str, str], fusion: Fusion | None
+    indices: list[Index],
+    body: dict[str, Any],
+    params: dict[str, str],
+    fusion: Fusion | None,
+    scrolls: Scrolls | None = None,
 ) -> dict[str, Any]:
-    return execute(indices, parse_request(body, params), aggs_runner=aggs.run, fusion=fusion)
+    req = parse_request(body, params)
+    if scrolls is not None:
+        return scrolls.open(indices, req, params["scroll"], params, aggs_runner=aggs.run)
+    return execute(indices, req, aggs_runner=aggs.run, fusion=fusion)
 
 
 async def _pipeline_request(

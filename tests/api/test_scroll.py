@@ -263,3 +263,17 @@ def test_plain_search_has_no_scroll_id(client: OpenSearch, index_name: str) -> N
     assert "_scroll_id" not in client.search(index=index_name, body={})
     with pytest.raises(RequestError):
         client.search(index=index_name, body={"collapse": {"field": "tag"}}, scroll="1m")
+
+
+def test_scroll_over_several_indices(client: OpenSearch, index_name: str) -> None:
+    other = f"{index_name}-b"
+    client.indices.delete(index=other, ignore_unavailable=True)
+    try:
+        _fill(client, index_name, 7)
+        _fill(client, other, 5)
+        hits = list(helpers.scan(client, index=f"{index_name},{other}", size=4))
+        assert sorted((h["_index"], h["_id"]) for h in hits) == sorted(
+            [(index_name, f"d{i}") for i in range(7)] + [(other, f"d{i}") for i in range(5)]
+        )
+    finally:
+        client.indices.delete(index=other, ignore_unavailable=True)

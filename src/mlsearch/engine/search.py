@@ -687,21 +687,27 @@ def _hits_body(
     scored = not req.sort or any(k.field == "_score" for k in req.sort) or req.track_scores
     plain = not (req.explain or req.version or req.seq_no_primary_term or req.sort)
     inner_hits = inner_hits_renderer(req.query, context_for)
+    stored_none = fetch.stored_none
     rendered = []
     max_score = None
+    # Hits of one index come in runs: its name is looked up once per run, not per hit (a hot loop for knn).
+    last_index: Index | None = None
+    name = ""
     for hit in hits:
-        name = hit.index.name
+        if hit.index is not last_index:
+            last_index = hit.index
+            name = last_index.name
         if ids is not None:
             doc_id = ids[name].get(hit.key)
             if doc_id is None:
                 continue  # not in the store (never expected: the caller vouched for every hit)
-            item: dict[str, Any] = {"_index": name} if fetch.stored_none else {"_index": name, "_id": doc_id}
+            item: dict[str, Any] = {"_index": name} if stored_none else {"_index": name, "_id": doc_id}
         else:
             assert docs is not None  # for mypy: set whenever ids is not
             doc = docs[name].get(hit.key)
             if doc is None or doc.source is None:
                 continue  # deleted since the last refresh
-            item = {"_index": name} if fetch.stored_none else {"_index": name, "_id": doc.id}
+            item = {"_index": name} if stored_none else {"_index": name, "_id": doc.id}
             if not plain:
                 _metadata(item, hit, doc, req)
         score = np.float32(hit.score) if scored else None

@@ -160,10 +160,11 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
 
 def _extras(body: dict[str, Any]) -> dict[str, Any]:
     """rescore, terminate_after and indices_boost; refusals of the options mlsearch does not implement."""
-    for key, feature in _UNSUPPORTED.items():
-        if body.get(key) is not None:
-            raise IllegalArgumentError(f"[{key}] is not supported by mlsearch: {feature}")
-    if _flag(body.get("profile", False)):
+    if not _UNSUPPORTED.keys().isdisjoint(body):  # one set test on the usual request, not a lookup per option
+        for key, feature in _UNSUPPORTED.items():
+            if body.get(key) is not None:
+                raise IllegalArgumentError(f"[{key}] is not supported by mlsearch: {feature}")
+    if "profile" in body and _flag(body["profile"]):
         # Refused rather than faked: OpenSearch's profile is a tree of Lucene timings (per query node and collector)
         # that tantivy does not expose; invented breakdowns would mislead the tools that read them.
         raise IllegalArgumentError("[profile] is not supported by mlsearch: search profiling is not implemented")
@@ -171,10 +172,13 @@ def _extras(body: dict[str, Any]) -> dict[str, Any]:
     terminate_after = _int(body.get("terminate_after", 0), "terminate_after")
     if terminate_after < 0:
         raise IllegalArgumentError("terminateAfter must be > 0")
-    from mlsearch.engine.rescore import parse_rescore  # it builds on this module
+    rescore: tuple[Any, ...] = ()
+    if body.get("rescore") is not None:  # the import costs a lookup per request: only when there is one
+        from mlsearch.engine.rescore import parse_rescore  # it builds on this module
 
+        rescore = parse_rescore(body["rescore"])
     return {
-        "rescore": parse_rescore(body.get("rescore")),
+        "rescore": rescore,
         "terminate_after": terminate_after,
         "indices_boost": _indices_boost(body.get("indices_boost")),
     }

@@ -68,10 +68,13 @@ def _ids_only(req: SearchRequest) -> bool:
 
 def _ids(hits: list[Hit]) -> dict[str, dict[int, str]]:
     """The hits' `_id`s from the store's id cache (no document read), by index name and key."""
-    by_index: dict[str, tuple[Index, list[int]]] = {}
+    by_index: dict[int, tuple[Index, list[int]]] = {}  # by id(): Index.name is a property, read once per index
     for hit in hits:
-        by_index.setdefault(hit.index.name, (hit.index, []))[1].append(hit.key)
-    return {name: index.store.ids_of(keys) for name, (index, keys) in by_index.items()}
+        entry = by_index.get(id(hit.index))
+        if entry is None:
+            entry = by_index[id(hit.index)] = (hit.index, [])
+        entry[1].append(hit.key)
+    return {index.name: index.store.ids_of(keys) for index, keys in by_index.values()}
 
 
 def _index_hits(index: Index, query: Knn, min_score: float | None, window: int) -> tuple[int, list[Hit]]:

@@ -160,10 +160,11 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
 
 def _extras(body: dict[str, Any]) -> dict[str, Any]:
     """rescore, terminate_after and indices_boost; refusals of the options mlsearch does not implement."""
-    for key, feature in _UNSUPPORTED.items():
-        if body.get(key) is not None:
-            raise IllegalArgumentError(f"[{key}] is not supported by mlsearch: {feature}")
-    if _flag(body.get("profile", False)):
+    if not _UNSUPPORTED.keys().isdisjoint(body):  # one set test on the usual request, not a lookup per option
+        for key, feature in _UNSUPPORTED.items():
+            if body.get(key) is not None:
+                raise IllegalArgumentError(f"[{key}] is not supported by mlsearch: {feature}")
+    if "profile" in body and _flag(body["profile"]):
         # Refused rather than faked: OpenSearch's profile is a tree of Lucene timings (per query node and collector)
         # that tantivy does not expose; invented breakdowns would mislead the tools that read them.
         raise IllegalArgumentError("[profile] is not supported by mlsearch: search profiling is not implemented")
@@ -171,10 +172,13 @@ def _extras(body: dict[str, Any]) -> dict[str, Any]:
     terminate_after = _int(body.get("terminate_after", 0), "terminate_after")
     if terminate_after < 0:
         raise IllegalArgumentError("terminateAfter must be > 0")
-    from mlsearch.engine.rescore import parse_rescore  # it builds on this module
+    rescore: tuple[Any, ...] = ()
+    if body.get("rescore") is not None:  # the import costs a lookup per request: only when there is one
+        from mlsearch.engine.rescore import parse_rescore  # it builds on this module
 
+        rescore = parse_rescore(body["rescore"])
     return {
-        "rescore": parse_rescore(body.get("rescore")),
+        "rescore": rescore,
         "terminate_after": terminate_after,
         "indices_boost": _indices_boost(body.get("indices_boost")),
     }
@@ -687,21 +691,27 @@ def _hits_body(
     scored = not req.sort or any(k.field == "_score" for k in req.sort) or req.track_scores
     plain = not (req.explain or req.version or req.seq_no_primary_term or req.sort)
     inner_hits = inner_hits_renderer(req.query, context_for)
+    stored_none = fetch.stored_none
     rendered = []
     max_score = None
+    # Hits of one index come in runs: its name is looked up once per run, not per hit (a hot loop for knn).
+    last_index: Index | None = None
+    name = ""
     for hit in hits:
-        name = hit.index.name
+        if hit.index is not last_index:
+            last_index = hit.index
+            name = last_index.name
         if ids is not None:
             doc_id = ids[name].get(hit.key)
             if doc_id is None:
                 continue  # not in the store (never expected: the caller vouched for every hit)
-            item: dict[str, Any] = {"_index": name} if fetch.stored_none else {"_index": name, "_id": doc_id}
+            item: dict[str, Any] = {"_index": name} if stored_none else {"_index": name, "_id": doc_id}
         else:
             assert docs is not None  # for mypy: set whenever ids is not
             doc = docs[name].get(hit.key)
             if doc is None or doc.source is None:
                 continue  # deleted since the last refresh
-            item = {"_index": name} if fetch.stored_none else {"_index": name, "_id": doc.id}
+            item = {"_index": name} if stored_none else {"_index": name, "_id": doc.id}
             if not plain:
                 _metadata(item, hit, doc, req)
         score = np.float32(hit.score) if scored else None

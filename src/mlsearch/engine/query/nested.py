@@ -8,6 +8,7 @@ elements need nested documents in the lexical index, which it does not have yet:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -268,11 +269,17 @@ def _nested_queries(query: dsl.Query) -> Iterator[dsl.Nested]:
     if isinstance(query, dsl.Nested):
         yield query
         return
-    for f in fields(query) if hasattr(query, "__dataclass_fields__") else ():
-        value = getattr(query, f.name)
+    for name in _field_names(type(query)):
+        value = getattr(query, name)
         if isinstance(value, dsl.Query):
             yield from _nested_queries(value)
         elif isinstance(value, tuple):
             for item in value:
                 if isinstance(item, dsl.Query):
                     yield from _nested_queries(item)
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A query class's dataclass field names: computed once per class, since every search walks its query."""
+    return tuple(f.name for f in fields(cls)) if hasattr(cls, "__dataclass_fields__") else ()

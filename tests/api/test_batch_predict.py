@@ -14,6 +14,9 @@ from tests.conftest import RawHttp, assert_error
 
 ML = "/_plugins/_ml"
 
+# Remote models here deploy on first predict; undeploy and delete them when the module ends.
+pytestmark = pytest.mark.usefixtures("remove_deployed_models")
+
 
 @pytest.fixture
 def provider(trusted: None) -> Iterator[BatchProvider]:

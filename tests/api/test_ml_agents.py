@@ -15,6 +15,9 @@ from tests.conftest import RawHttp, assert_error
 
 ML = "/_plugins/_ml"
 
+# Remote models here deploy on first predict; undeploy and delete them when the module ends.
+pytestmark = pytest.mark.usefixtures("remove_deployed_models")
+
 
 @pytest.fixture
 def llm(trusted: None) -> Iterator[ScriptedLLM]:

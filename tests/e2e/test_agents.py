@@ -20,6 +20,9 @@ from tests.conftest import RawHttp, assert_error
 from tests.providers import Provider, vector
 
 ML = "/_plugins/_ml"
+
+# Remote models here deploy on first predict; undeploy and delete them when the module ends.
+pytestmark = pytest.mark.usefixtures("remove_deployed_models")
 OPENAI_FC_BODY = (
     '{"model": "gpt", "messages": [{"role": "system", "content": "${parameters.system_prompt}"}, '
     '${parameters._chat_history:-}{"role": "user", "content": "${parameters.prompt}"}${parameters._interactions:-}]'

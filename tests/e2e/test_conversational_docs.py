@@ -25,6 +25,8 @@ from tests.llm_server import LlmServer
 from tests.providers import Provider
 
 MEM = f"{ML}/memory"
+# Its models (embedding, chat, RAG) deploy in fixtures and tests; undeploy and delete them when the module ends.
+pytestmark = pytest.mark.usefixtures("remove_deployed_models")
 INDEX = "my_test_data_docs"
 CITIES = ("Ogden-Layton", "New York City", "Chicago", "Miami", "Austin", "Seattle")
 QUESTION = "what's the population increase of Seattle from 2021 to 2023"

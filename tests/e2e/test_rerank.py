@@ -88,11 +88,9 @@ def cohere(http: RawHttp, provider: Provider) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def local_files(client: OpenSearch) -> Iterator[None]:
-    # The session's server may hold models that earlier modules deployed: room for two more than the default cap.
-    room = {LOCAL_FILE: "true", "plugins.ml_commons.max_model_on_node": "100"}
-    client.cluster.put_settings(body={"persistent": room})
+    client.cluster.put_settings(body={"persistent": {LOCAL_FILE: "true"}})
     yield
-    client.cluster.put_settings(body={"persistent": dict.fromkeys(room)})
+    client.cluster.put_settings(body={"persistent": {LOCAL_FILE: None}})
 
 
 @pytest.fixture(scope="module")

@@ -159,7 +159,8 @@ def test_concurrent_turns_each_see_their_own_and_all_earlier_messages(memory: Co
         stop.set()
         refresher.join()
     assert failures == []
-    stamps = [m["create_time"] for m in memory.messages(memory_id, max_results=100)]
+    # Instant-style stamps drop trailing zero digits ("...473Z" is before "...473179Z"): compare as times.
+    stamps = [datetime.fromisoformat(m["create_time"]) for m in memory.messages(memory_id, max_results=100)]
     assert len(stamps) == 40 and stamps == sorted(stamps)
 
 

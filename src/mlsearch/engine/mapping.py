@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlsearch.engine import dates
+from mlsearch.engine import dates, dynamic_templates
 from mlsearch.engine.analysis import check_analyzer
 from mlsearch.errors import IllegalArgumentError, MapperParsingError
 
@@ -133,6 +133,8 @@ class Mappings:
                 raise MapperParsingError(f"Root mapping definition has unsupported parameters:  [{key} : {body[key]}]")
         tree = copy.deepcopy(body)
         _check_dynamic(tree.get("dynamic"), "_doc")
+        if "dynamic_templates" in tree:
+            dynamic_templates.validate(tree["dynamic_templates"])
         props = tree.setdefault("properties", {})
         _validate_properties(props, "")
         return cls.from_tree(tree)
@@ -158,7 +160,9 @@ class Mappings:
         """Add other's fields to ours; changing the type of an existing field is refused."""
         tree = copy.deepcopy(dict(self.tree))
         for key, value in other.tree.items():
-            if key != "properties":
+            if key == "dynamic_templates":
+                tree[key] = dynamic_templates.merge(tree.get(key, []), value)
+            elif key != "properties":
                 tree[key] = copy.deepcopy(value)
         tree["properties"] = _merge_properties(tree.get("properties", {}), other.tree.get("properties", {}), "")
         return Mappings.from_tree(tree)
@@ -564,13 +568,21 @@ class _Walker:
                 f"mapping set to strict, dynamic introduction of [{path.rsplit('.', 1)[-1]}] within "
                 f"[{path.rsplit('.', 1)[0] if '.' in path else '_doc'}] is not allowed"
             )
-        spec = _guess(sample)
+        spec = self._from_template(path, sample) or _guess(sample)
         if self.tree is None:
             self.tree = copy.deepcopy(dict(self.base.tree))
             self.tree.setdefault("properties", {})
         parent = self._props_for(path.rsplit(".", 1)[0] + "." if "." in path else "")
         parent[path.rsplit(".", 1)[-1]] = spec
         return spec
+
+    def _from_template(self, path: str, sample: Any) -> dict[str, Any] | None:
+        templates = self.base.tree.get("dynamic_templates")
+        if not templates:
+            return None
+        is_date = isinstance(sample, str) and self.base.tree.get("date_detection", True) not in (False, "false")
+        mapping_type = dynamic_templates.detected_type(sample, is_date and dates.looks_like_date(sample))
+        return dynamic_templates.mapping_for(templates, path, mapping_type)
 
     def _props_for(self, prefix: str) -> dict[str, Any]:
         """The properties dict for an object path prefix, in the grown tree if there is one."""

@@ -8,6 +8,7 @@ from mlsearch.api.routes import (
     analyze,
     bulk,
     by_query,
+    cat,
     cluster,
     documents,
     indices,
@@ -30,6 +31,7 @@ from mlsearch.api.routes import (
 def all_routes() -> list[Route]:
     return [
         *cluster.routes(),
+        *cat.routes(),
         *analyze.routes(),
         *ingest.routes(),
         *knn.routes(),

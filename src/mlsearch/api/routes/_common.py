@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -41,3 +43,12 @@ def write_result(index: Index, result: OpResult, *, forced_refresh: bool = False
     body["_seq_no"] = result.seq_no
     body["_primary_term"] = result.primary_term
     return body
+
+
+def dir_size(path: Any) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):  # a file removed while we walk
+                total += os.path.getsize(os.path.join(root, name))
+    return total

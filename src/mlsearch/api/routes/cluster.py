@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from typing import Any
@@ -14,7 +13,8 @@ from starlette.routing import Route
 from mlsearch import API_LEVEL, __version__
 from mlsearch.api._request import json_body, param_bool
 from mlsearch.api.render import cat_response, json_response
-from mlsearch.api.routes._common import blocking, node_of
+from mlsearch.api.routes._common import blocking, dir_size, node_of
+from mlsearch.api.routes.cat import plugin_infos
 from mlsearch.cluster_settings import echo
 from mlsearch.errors import ActionRequestValidationError, IllegalArgumentError, ParsingError
 
@@ -146,7 +146,7 @@ async def cat_indices(request: Request) -> Response:
     indices = node.indices.resolve(expression, include_hidden=bool(expression)) if expression else node.indices.all()
     rows = []
     for index in indices:
-        size = _dir_size(index.path)
+        size = dir_size(index.path)
         replicas = int(index.setting("index.number_of_replicas", 1))
         rows.append(
             {
@@ -226,6 +226,8 @@ async def nodes(request: Request) -> Response:
             "max_content_length_in_bytes": node.settings.max_content_length,
         },
         "os": {"available_processors": os.cpu_count() or 1},
+        "plugins": plugin_infos(),
+        "modules": [],
     }
     return json_response(
         {
@@ -241,7 +243,7 @@ async def nodes_stats(request: Request) -> Response:
     node = node_of(request)
     indices = node.indices.all()
     docs = sum(i.count() for i in indices)
-    size = sum(_dir_size(i.path) for i in indices)
+    size = sum(dir_size(i.path) for i in indices)
     stats = {
         "timestamp": int(time.time() * 1000),
         "name": node.settings.node_name,
@@ -268,15 +270,6 @@ def _open_fds() -> int:
         return len(os.listdir("/proc/self/fd"))
     except OSError:
         return -1
-
-
-def _dir_size(path: Any) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):  # a file removed while we walk
-                total += os.path.getsize(os.path.join(root, name))
-    return total
 
 
 def _human(size: int) -> str:

@@ -148,6 +148,45 @@ def test_vectorised_and_per_point_rcf_scores_agree() -> None:
     assert compiled == pytest.approx([grown.score_one(tuple(row)) for row in queries.tolist()])
 
 
+def test_compiled_forest_build_keeps_the_tree_invariants() -> None:
+    """The compiled top-down builder: every cut lies in its node's box and splits it, children's boxes nest in their
+    parent's and their masses add up, leaves are single (possibly repeated) points, and each tree holds its sample."""
+    x = np.round(np.random.default_rng(8).normal(size=(400, 3)), 1)  # rounded: repeated points make heavy leaves
+    samples = batch_samples(x, 4, 128, seed=3)
+    forest = batch_forest(samples, seed=3)
+    nodes = np.flatnonzero(forest.mass > 0)
+    inner = nodes[forest.child[nodes] != nodes]
+    leaves = nodes[forest.child[nodes] == nodes]
+    kids = forest.child[inner]
+    at = forest.dim[inner]
+    assert (forest.lo[inner, at] <= forest.cut[inner]).all() and (forest.cut[inner] < forest.hi[inner, at]).all()
+    assert (forest.hi[kids, at] <= forest.cut[inner]).all() and (forest.lo[kids + 1, at] > forest.cut[inner]).all()
+    for side in (kids, kids + 1):
+        assert (forest.parent[side] == inner).all() and (forest.depth[side] == forest.depth[inner] + 1).all()
+        assert (forest.lo[side] >= forest.lo[inner]).all() and (forest.hi[side] <= forest.hi[inner]).all()
+    assert (forest.mass[inner] == forest.mass[kids] + forest.mass[kids + 1]).all()
+    assert (forest.lo[leaves] == forest.hi[leaves]).all()
+    for t in range(forest.trees):
+        mine = leaves[[_root(forest, leaf) == forest.roots[t] for leaf in leaves]]
+        held = sorted((tuple(forest.lo[leaf]), int(forest.mass[leaf])) for leaf in mine)
+        points, counts = np.unique(samples[t], axis=0, return_counts=True)
+        assert held == sorted(zip(map(tuple, points.tolist()), counts.tolist(), strict=True))
+
+
+def _root(forest: Forest, node: int) -> int:
+    while forest.parent[node] >= 0:
+        node = int(forest.parent[node])
+    return node
+
+
+def test_compiled_forest_scores_check_their_rows() -> None:
+    forest = batch_forest(batch_samples(np.random.default_rng(9).normal(size=(200, 2)), 3, 32, seed=1), seed=1)
+    with pytest.raises(ValueError, match="rows of 2 values"):
+        forest.score(np.zeros((5, 3)))  # the compiled loop would read past each row
+    scores = forest.score(np.array([[0.0, np.nan], [0.0, 0.0], [50.0, 50.0]]))
+    assert np.isnan(scores[0]) and 0 < scores[1] < scores[2]
+
+
 def test_top_down_and_inserted_trees_cut_alike() -> None:
     """Theorem 4 of the paper, on points 0, 1 and 3: the root cut isolates 3 with probability 2/3 whether the tree
     is cut top-down (batch) or grown by inserting the points one by one (streaming)."""

@@ -1,22 +1,23 @@
 """Random Cut Forest (Guha, Mishra, Roy & Schrijvers, "Robust Random Cut Forest Based Anomaly Detection on
 Streams", ICML 2016), our own implementation: no maintained RCF library is on PyPI (`rrcf` is unmaintained since
-2023 and pure Python per point), so trees are built and updated here and scored with numpy.
+2023 and pure Python per point), so trees are built and updated here; batch building and scoring are compiled
+loops (`_forest_jit`, numba).
 
 - A tree holds a sample of points. Inserting a point follows the paper's insertion algorithm: at each node draw a
   cut over the bounding box extended by the point, dimension chosen with probability proportional to its range; if
   the cut separates the point from the node's box a new internal node is made there, else descend. The resulting
   tree is distributed as a random cut tree built on the sample plus the point (the paper's Theorem 4), so batch
-  trees are instead cut top-down over their whole sample (same distribution), all trees at once with numpy, into
-  flat arrays (`Forest`). Deleting removes the leaf and splices its sibling into its place.
+  trees are instead cut top-down over their whole sample (same distribution), all trees at once, one level per
+  round, into flat arrays (`Forest`). Deleting removes the leaf and splices its sibling into its place.
 - Scores follow the Random Cut Forest library (AWS, the engine behind OpenSearch's RCF): walking up from the leaf
   the point reaches, the score is mixed at each node with the probability that a cut separates the point from the
   node's box; "seen" leaves score 1/(depth + log2(1 + mass)) damped by the leaf's share of the tree, unseen ones
   1/(depth + 1); the tree's score is scaled by log2(1 + tree mass) and the forest averages its trees. Ordinary
   points score about 1 or less; anomalies score well above 1.
-- `Forest.score` scores a batch with numpy over every (tree, row) pair at once: pairs step down one level per
-  round to their leaves, then walk up mixing in the separation probabilities, leaving as soon as their point lies
-  inside a box (boxes nest, so nothing above changes the score). `RandomCutTree.score_one` walks the node objects
-  for streaming; `Forest.from_trees` / `Forest.tree` convert between the layouts, and both give the same value.
+- `Forest.score` scores a batch over every (tree, row) pair in compiled code, leaving a pair's walk up as soon as
+  its point lies inside a box (boxes nest, so nothing above changes the score). `RandomCutTree.score_one` walks
+  the node objects for streaming; `Forest.from_trees` / `Forest.tree` convert between the layouts, and both give
+  the same value.
 """
 
 from __future__ import annotations
@@ -179,41 +180,18 @@ class Forest:
         points = np.concatenate(samples)
         counts = np.array([len(s) for s in samples], dtype=np.intp)
         # Open nodes are runs of `rows` (indices into `points`): node `seg[k]` owns the k-th run, `sizes[k]` long.
+        # Each round draws one number per open node, in node order, and cuts them all (compiled, `cut_round`).
         rows = np.arange(len(points), dtype=np.intp)
         seg, sizes = forest.roots[counts > 0], counts[counts > 0]
         used = len(samples)
+        from mlsearch.ml.algorithms._forest_jit import cut_round  # numba's import (~0.4 s) waits for a first forest
+
         while len(seg):
-            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-            x = points[rows]
-            lo, hi = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
-            forest.lo[seg], forest.hi[seg], forest.mass[seg] = lo, hi, sizes
-            spans = hi - lo
-            ends = np.cumsum(spans, axis=1)
-            r = rng.random(len(seg)) * ends[:, -1]
-            k = np.arange(len(seg))
-            dim = np.minimum((ends < r[:, None]).sum(axis=1), dims - 1)  # P(dim) proportional to its range
-            cut = lo[k, dim] + (r - (ends[k, dim] - spans[k, dim]))
-            left = x[np.arange(len(rows)), np.repeat(dim, sizes)] <= np.repeat(cut, sizes)
-            n_left = np.add.reduceat(left.astype(np.intp), starts)
-            split = (ends[:, -1] > 0) & (n_left > 0) & (n_left < sizes)
-            # A run of one repeated point is a leaf (its mass the repeat count); a cut landing exactly on the box
-            # edge (measure zero, or a rounding) splits nothing and is drawn again next round.
-            redraw = (ends[:, -1] > 0) & ~split
-            kids = used + 2 * (np.cumsum(split) - 1)
-            parents = seg[split]
-            forest.dim[parents], forest.cut[parents], forest.child[parents] = dim[split], cut[split], kids[split]
-            new = np.stack([kids[split], kids[split] + 1], axis=1).ravel()
-            forest.parent[new] = np.repeat(parents, 2)
-            forest.depth[new] = np.repeat(forest.depth[parents] + 1, 2)
-            used += len(new)
-            key = np.where(np.repeat(split, sizes), np.repeat(kids, sizes) + ~left, np.repeat(seg, sizes))
-            keep = np.repeat(split | redraw, sizes)
-            key, rows = key[keep], rows[keep]
-            order = np.argsort(key, kind="stable")
-            key, rows = key[order], rows[order]
-            bounds = np.flatnonzero(np.diff(key)) + 1
-            seg = key[np.concatenate(([0], bounds))] if len(key) else key
-            sizes = np.diff(np.concatenate(([0], bounds, [len(key)]))) if len(key) else key
+            draws = rng.random(len(seg))
+            rows, seg, sizes, used = cut_round(
+                points, rows, seg, sizes, draws, forest.dim, forest.cut, forest.child, forest.parent,
+                forest.depth, forest.lo, forest.hi, forest.mass, used,
+            )  # fmt: skip
         return forest
 
     @classmethod
@@ -255,117 +233,22 @@ class Forest:
         """Mean score over the trees of every row of `q`."""
         return self.tree_scores(q).mean(axis=0)
 
-    def tree_scores(self, q: np.ndarray, block: int = 1024) -> np.ndarray:
-        """Score of every row of `q` in every tree, shape (trees, rows); rows go in blocks to stay in cache."""
-        q = np.asarray(q, dtype=np.float64)
+    def tree_scores(self, q: np.ndarray) -> np.ndarray:
+        """Score of every row of `q` in every tree, shape (trees, rows) (compiled, `score_rows`)."""
+        q = np.ascontiguousarray(q, dtype=np.float64)
+        if q.ndim != 2 or q.shape[1] != self.lo.shape[1]:  # the compiled loop does not check its indices
+            raise ValueError(f"rows of {self.lo.shape[1]} values expected, got shape {q.shape}")
         out = np.zeros((self.trees, q.shape[0]))
         if self.trees and q.shape[0]:
-            walk = _Walk(self)
-            for start in range(0, q.shape[0], block):
-                out[:, start : start + block] = walk.scores(q[start : start + block])
+            from mlsearch.ml.algorithms._forest_jit import score_rows
+
+            total = self.mass[self.roots]
+            score_rows(
+                q, self.roots, self.child, self.dim, self.cut, self.parent, self.lo, self.hi, self.mass,
+                (self.hi - self.lo).sum(axis=1), 1.0 / (self.depth + 1.0), self.depth + np.log2(1.0 + self.mass),
+                total, np.log2(1.0 + total), np.isnan(q).any(axis=1), out,
+            )  # fmt: skip
         return out
-
-
-class _Walk:
-    """The forest's node arrays laid out for scoring: one 1-D array per field (and per box side and dimension),
-    since numpy gathers and arithmetic on 1-D arrays are several times faster than on rows of 2-D ones. A sentinel
-    node past the end is every root's parent and its own: its box is infinite, so walking into it changes
-    nothing."""
-
-    def __init__(self, forest: Forest) -> None:
-        size = len(forest.child)
-        sentinel = np.array([size], dtype=np.intp)
-        self.trees, self.roots = forest.trees, forest.roots
-        self.child, self.dim, self.cut = forest.child, forest.dim, forest.cut
-        self.parent = np.concatenate((np.where(forest.parent < 0, size, forest.parent), sentinel))
-        self.lo = [np.append(col, -np.inf) for col in forest.lo.T]
-        self.hi = [np.append(col, np.inf) for col in forest.hi.T]
-        self.range = np.append((forest.hi - forest.lo).sum(axis=1), np.inf)
-        self.weight = np.append(1.0 / (forest.depth + 1.0), 0.0)  # the separation term p / (depth + 1)
-        self.depth, self.mass = forest.depth, forest.mass
-        leaves = forest.child == np.arange(size)
-        self.shallowest_leaf = int(forest.depth[leaves].min()) if leaves.any() else 0
-        self.total = forest.mass[forest.roots]
-
-    def scores(self, q: np.ndarray) -> np.ndarray:
-        n = q.shape[0]
-        q_t = np.ascontiguousarray(q.T)
-        leaf = self.descend(q_t)  # pairs are (tree, row), tree-major
-        row = np.tile(np.arange(n, dtype=np.intp), self.trees)
-        xs = [col.take(row) for col in q_t]
-        depth, mass = self.depth.take(leaf), self.mass.take(leaf)
-        total = np.repeat(self.total, n)
-        seen = self.at_point(leaf, xs)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            score = np.where(seen, (1.0 - mass / (2.0 * total)) / (depth + np.log2(1.0 + mass)), 1.0 / (depth + 1.0))
-        score[total == 0] = 0.0
-        # Walk up mixing in the chance that a cut separates q from each ancestor's box. Boxes nest, so once q is
-        # inside a box it is inside every ancestor's and the pair's score is final; finished pairs (and seen
-        # ones) keep walking harmlessly until enough have finished to be worth dropping.
-        pair, node, s = np.arange(len(leaf), dtype=np.intp), self.parent.take(leaf), score.copy()
-        while len(pair):
-            outside = self.outside(node, xs)
-            p = outside / (self.range.take(node) + outside)
-            s += p * (self.weight.take(node) - s)
-            node = self.parent.take(node)
-            going = outside > 0.0
-            if 4 * np.count_nonzero(going) < 3 * len(pair):
-                score[pair] = s
-                keep = np.flatnonzero(going)
-                pair, node, s = pair.take(keep), node.take(keep), s.take(keep)
-                xs = [x.take(keep) for x in xs]
-        return (score * np.log2(1.0 + total)).reshape(self.trees, n)
-
-    def outside(self, node: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:
-        """L1 distance from each pair's point to its node's box (0 inside): per dimension, max(lo - x, x - hi, 0)."""
-        total = None
-        for lo, hi, x in zip(self.lo, self.hi, xs, strict=True):
-            below = lo.take(node)
-            above = hi.take(node)
-            np.subtract(below, x, out=below)
-            np.subtract(x, above, out=above)
-            np.maximum(below, above, out=below)
-            np.maximum(below, 0.0, out=below)
-            # The first term starts the sum (0.0 + t == t exactly), saving a zeros array and one addition pass.
-            total = below if total is None else np.add(total, below, out=total)
-        return np.zeros(len(node)) if total is None else total
-
-    def at_point(self, leaf: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:
-        """Whether each pair's point equals its leaf's (a leaf's box is its point): q is then "seen". Equivalent to
-        `outside(leaf) == 0` for finite points, at a third of the work."""
-        same = np.ones(len(leaf), dtype=bool)
-        for lo, x in zip(self.lo, xs, strict=True):
-            same &= lo.take(leaf) == x
-        return same
-
-    def descend(self, q_t: np.ndarray) -> np.ndarray:
-        """The leaf each row reaches in each tree: every (tree, row) pair steps down one level per round. A leaf
-        loops to itself with an infinite cut, so pairs at leaves are harmless and dropped in bulk."""
-        n = q_t.shape[1]
-        flat = q_t.ravel()
-        offset = self.dim * n  # where column dim[node] starts in `flat`
-        node = np.repeat(self.roots, n)
-        row = np.tile(np.arange(n, dtype=np.intp), self.trees)
-        leaf = node.copy()
-        pair = np.arange(len(node), dtype=np.intp)
-        child, cut = self.child, self.cut
-        # No pair can stand on a leaf before the shallowest leaf's depth, and checking costs two passes over the
-        # pairs, so the first rounds skip it and later ones check every other round (a pair at a leaf stays put).
-        for _ in range(self.shallowest_leaf):
-            node = child.take(node) + (flat.take(offset.take(node) + row) > cut.take(node))
-        checking = True
-        while True:
-            c = cut.take(node)
-            if checking:
-                going = c != np.inf
-                if 4 * np.count_nonzero(going) < 3 * len(pair):
-                    leaf[pair] = node
-                    keep = np.flatnonzero(going)
-                    if not len(keep):
-                        return leaf
-                    pair, node, row, c = pair.take(keep), node.take(keep), row.take(keep), c.take(keep)
-            checking = not checking
-            node = child.take(node) + (flat.take(offset.take(node) + row) > c)
 
 
 def batch_samples(x: np.ndarray, trees: int, sample_size: int, seed: int) -> np.ndarray:

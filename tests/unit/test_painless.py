@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mlsearch.errors import IllegalArgumentError
-from mlsearch.ml.connectors.painless import Limits, run_script, to_java_string, validate_script
+from mlsearch.painless import Limits, run_script, to_java_string, validate_script
 
 _DATA = json.loads((pathlib.Path(__file__).parent / "data" / "painless_connector_scripts.json").read_text())
 _SCRIPTS = {entry["name"]: entry["script"] for entry in _DATA["scripts"]}

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mlsearch.errors import IllegalArgumentError
-from mlsearch.ml.connectors._painless_java import (
+from mlsearch.painless.java import (
     JavaArray,
     JavaFloat,
     StringBuilder,

@@ -175,10 +175,10 @@ def test_update_by_query_picks_up_new_mapping(client: OpenSearch, index_name: st
     assert _hits(client, index_name, {"term": {"tag": "alpha"}}) == 1
 
 
-def test_update_by_query_rejects_scripts(http: RawHttp, client: OpenSearch, index_name: str) -> None:
+def test_update_by_query_rejects_stored_scripts(http: RawHttp, client: OpenSearch, index_name: str) -> None:
     _load(client, index_name, 1)
-    _status, body = http.request("POST", f"/{index_name}/_update_by_query", {"script": {"source": "ctx._source.n++"}})
-    assert_error(body, 400, "illegal_argument_exception", "scripts are not supported")
+    _status, body = http.request("POST", f"/{index_name}/_update_by_query", {"script": {"id": "my-script"}})
+    assert_error(body, 400, "illegal_argument_exception", "stored scripts are not supported")
     assert client.get(index=index_name, id="0")["_version"] == 1
 
 

@@ -61,3 +61,9 @@ def test_the_walker_sees_relative_and_absolute_imports(tmp_path: Path) -> None:
     assert any(i.startswith("mlsearch.errors") for i in _imports(SRC / "engine" / "settings.py"))
     assert "mlsearch.engine.query.compile" in _imports(SRC / "engine" / "query" / "function_score.py")
     assert _violations("mlsearch.api", ("mlsearch.engine",)) != []  # the check can fail
+
+
+def test_painless_imports_only_errors() -> None:
+    # The interpreter is shared by the engine (update scripts) and ml (connector scripts): it must depend on neither.
+    forbidden = ("mlsearch.api", "mlsearch.ml", "mlsearch.pipelines", "mlsearch.security", "mlsearch.engine")
+    assert _violations("mlsearch.painless", forbidden) == []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mlsearch.errors import IllegalArgumentError
-from mlsearch.ml.connectors.painless import Limits, run_script, to_java_string, validate_script
+from mlsearch.painless import Limits, run_script, to_java_string, validate_script
 
 _DATA = json.loads((pathlib.Path(__file__).parent / "data" / "painless_connector_scripts.json").read_text())
 _SCRIPTS = {entry["name"]: entry["script"] for entry in _DATA["scripts"]}
@@ -321,8 +321,52 @@ def test_recursion_and_nesting_are_bounded() -> None:
 
 
 def test_no_python_eval_or_exec_in_the_interpreter() -> None:
-    import mlsearch.ml.connectors as package
+    import mlsearch.painless as package
 
-    for path in pathlib.Path(package.__file__).parent.glob("*painless*.py"):
+    paths = sorted(pathlib.Path(package.__file__).parent.glob("*.py"))
+    assert len(paths) >= 9  # the facade, lexer, parser, nodes, interpreter, java, methods, builtins, __init__
+    for path in paths:
         text = path.read_text()
         assert "eval(" not in text.replace("_eval(", "").replace(".evaluate(", "") and "exec(" not in text, path
+
+
+# --- update-script support: extra bindings changed in place, Map.Entry, List.remove(Object) -------------------------
+
+
+def test_bindings_are_shared_and_params_copied() -> None:
+    params = {"tags": ["a"]}
+    ctx = {"_source": {"n": 1}, "op": "index"}
+    script = "ctx._source.n += params.by; ctx._source.m = params.tags; params.tags.add('b'); ctx.op = 'noop'"
+    run_script(script, {**params, "by": 2}, bindings={"ctx": ctx})
+    assert ctx == {"_source": {"n": 3, "m": ["a", "b"]}, "op": "noop"}
+    assert params == {"tags": ["a"]}
+
+
+def test_entry_set_get_set_value_and_shortcuts() -> None:
+    ctx: dict[str, Any] = {"_source": {"a": 1, "b": 2}}
+    script = (
+        "for (entry in params.entrySet()) { ctx._source[entry.getKey()] = entry.getValue(); }"
+        "for (def e : ctx._source.entrySet()) { if (e.key == 'a') { e.setValue(e.value * 10) } }"
+        "return ctx._source.entrySet().get(0).toString()"
+    )
+    assert run_script(script, {"c": 3, "b": 20}, bindings={"ctx": ctx}) == "a=10"
+    assert ctx["_source"] == {"a": 10, "b": 20, "c": 3}
+
+
+def test_list_remove_by_index_or_value_and_map_helpers() -> None:
+    script = (
+        "def l = ['x', 'y', 'z']; def removed = l.remove(0); boolean gone = l.remove('z'); boolean none = l.remove('q');"
+        "def m = ['k': 1]; def old = m.remove('k');"
+        "return removed + ' ' + gone + ' ' + none + ' ' + l + ' ' + old + ' ' + m.containsKey('k')"
+    )
+    assert run_script(script, {}) == "x true false [y] 1 false"
+
+
+def test_to_json_turns_script_values_into_plain_json() -> None:
+    from decimal import Decimal
+
+    from mlsearch.painless.java import JavaArray, JavaFloat, StringBuilder, to_json
+
+    value = {1: JavaFloat(0.5), "a": JavaArray([StringBuilder("sb")]), "d": Decimal("1.5")}
+    assert to_json(value) == {"1": 0.5, "a": ["sb"], "d": 1.5}
+    assert type(to_json(JavaFloat(0.5))) is float

@@ -20,6 +20,7 @@ from mlsearch.engine.query.compile import compile_query
 from mlsearch.engine.search import context_for
 from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.engine.store import StoredDoc
+from mlsearch.engine.update_script import UpdateScript, run_by_query
 from mlsearch.errors import VersionConflictError
 
 DEFAULT_BATCH_SIZE = 1000
@@ -174,6 +175,24 @@ def update_planner(index: Index, docs: list[StoredDoc]) -> tuple[Index, list[Doc
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptedUpdate:
+    """Update by query with a script: each document goes through the script, which may change its source, or set
+    ctx.op to noop (counted in `noops`) or delete. A script error stops the job; earlier batches stay written."""
+
+    script: UpdateScript
+
+    def __call__(self, index: Index, docs: list[StoredDoc]) -> tuple[Index, list[DocOp]]:
+        ops = []
+        for doc in docs:
+            source = orjson.loads(doc.source or b"{}")
+            outcome = run_by_query(self.script, source, index=index.name, doc_id=doc.id, version=doc.version)
+            action = {"none": "noop", "delete": "delete"}.get(outcome.op, "index")
+            body = outcome.source if action == "index" else None
+            ops.append(DocOp(action, doc.id, source=body, if_seq_no=doc.seq_no, if_primary_term=doc.primary_term))
+        return index, ops
+
+
+@dataclass(frozen=True, slots=True)
 class ReindexTarget:
     """Where reindex writes: the destination index, its op_type and version_type, and a `_source` filter."""
 
@@ -181,18 +200,26 @@ class ReindexTarget:
     op_type: str = "index"  # index | create
     version_type: str = "internal"  # internal | external | external_gte
     source_filter: SourceFilter = field(default_factory=SourceFilter)
+    script: UpdateScript | None = None  # may change ctx._source / ctx._id, or set ctx.op noop / delete
 
     def __call__(self, index: Index, docs: list[StoredDoc]) -> tuple[Index, list[DocOp]]:
         ops = []
+        external = self.version_type in ("external", "external_gte")
         for doc in docs:
             source = self.source_filter.apply(orjson.loads(doc.source or b"{}")) or {}
-            external = self.version_type in ("external", "external_gte")
+            action, doc_id = self.op_type, doc.id
+            if self.script is not None:
+                outcome = run_by_query(
+                    self.script, source, index=index.name, doc_id=doc.id, version=doc.version, id_may_change=True
+                )
+                action = {"none": "noop", "delete": "delete"}.get(outcome.op, self.op_type)
+                source, doc_id = outcome.source, outcome.id or doc.id
             ops.append(
                 DocOp(
-                    self.op_type,
-                    doc.id,
-                    source=source,
-                    version=doc.version if external else None,
+                    action,
+                    doc_id,
+                    source=source if action in ("index", "create") else None,
+                    version=doc.version if external and action != "noop" else None,
                     version_type=self.version_type if external else "internal",
                 )
             )

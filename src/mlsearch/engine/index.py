@@ -18,6 +18,7 @@ from mlsearch.engine.mapping import Mappings, check_knn_mapping, parse_document
 from mlsearch.engine.settings import seconds
 from mlsearch.engine.sparse import SparseIndex
 from mlsearch.engine.store import Store, StoredDoc, Write
+from mlsearch.engine.update_script import UpdateScript, parse_script, run_update, run_upsert
 from mlsearch.engine.vectors import VectorIndex
 from mlsearch.engine.vectors.node import KnnNode
 from mlsearch.errors import (
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 class DocOp:
     """One write as a client asked for it (from `_doc`, `_create`, `_update`, `_delete` or a `_bulk` line)."""
 
-    action: str  # index | create | update | delete
+    action: str  # index | create | update | delete | noop (a by-query script's ctx.op noop: counted, not written)
     id: str
     source: Any = None  # the document (index/create) or the update body
     if_seq_no: int | None = None
@@ -241,7 +242,7 @@ class Index:
             result = OpResult(op.action, op.id, primary_term=self.store.primary_term)
             results.append(result)
             try:
-                source, version, outcome = _decide(op, state)
+                source, version, outcome = _decide(op, state, self.name)
                 if outcome == "noop":
                     result.result, result.version, result.seq_no = "noop", state.version, state.seq_no
                     result.source = state.source
@@ -300,7 +301,7 @@ def _state_of(doc: StoredDoc | None) -> _Pending:
     return _Pending(doc, source, doc.seq_no, doc.version, doc.live)
 
 
-def _decide(op: DocOp, state: _Pending) -> tuple[dict[str, Any] | None, int, str]:
+def _decide(op: DocOp, state: _Pending, index_name: str) -> tuple[dict[str, Any] | None, int, str]:
     """The new source, version and result word of one operation, or a conflict / missing-document error."""
     _check_concurrency(op, state)
     if op.action == "create" and state.live:
@@ -316,7 +317,9 @@ def _decide(op: DocOp, state: _Pending) -> tuple[dict[str, Any] | None, int, str
     if op.action == "delete":
         return None, _next_version(op, state), "deleted" if state.live else "not_found"
     if op.action == "update":
-        return _update(op, state)
+        return _update(op, state, index_name)
+    if op.action == "noop":
+        return state.source, state.version, "noop"
     raise IllegalArgumentError(f"unknown action [{op.action}]")
 
 
@@ -356,28 +359,61 @@ def _check_concurrency(op: DocOp, state: _Pending) -> None:
             )
 
 
-def _update(op: DocOp, state: _Pending) -> tuple[dict[str, Any] | None, int, str]:
+def _update(op: DocOp, state: _Pending, index_name: str) -> tuple[dict[str, Any] | None, int, str]:
     body = op.source if isinstance(op.source, dict) else {}
-    if "script" in body:
-        raise IllegalArgumentError("scripted updates are not supported yet; send a partial [doc] instead")
     partial = body.get("doc")
     if partial is not None and not isinstance(partial, dict):
         raise IllegalArgumentError("[doc] must be an object")
     if not state.live:
-        upsert = body.get("upsert")
-        if body.get("doc_as_upsert") and partial is not None:
-            upsert = partial
-        if upsert is None:
-            raise DocumentMissingError(f"[{op.id}]: document missing")
-        if not isinstance(upsert, dict):
-            raise IllegalArgumentError("[upsert] must be an object")
-        return upsert, _next_version(op, state), "created"
+        return _upsert(op, state, body, partial)
+    if "script" in body:
+        return _scripted_update(op, state, body["script"], index_name)
     if partial is None:
         raise IllegalArgumentError("Validation Failed: 1: script or doc is missing;")
     merged = _merge(state.source or {}, partial)
     if body.get("detect_noop", True) and merged == state.source:
         return merged, state.version, "noop"
     return merged, state.version + 1, "updated"
+
+
+def _upsert(
+    op: DocOp, state: _Pending, body: dict[str, Any], partial: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, int, str]:
+    """A missing document: index the upsert document as is, or (``scripted_upsert``) what the script makes of it."""
+    upsert = body.get("upsert")
+    if body.get("doc_as_upsert") and partial is not None:
+        upsert = partial
+    if upsert is None:
+        raise DocumentMissingError(f"[{op.id}]: document missing")
+    if not isinstance(upsert, dict):
+        raise IllegalArgumentError("[upsert] must be an object")
+    if "script" in body and body.get("scripted_upsert"):
+        outcome = run_upsert(_script(body["script"]), upsert)
+        if outcome.op == "none":
+            return state.source, state.version, "noop"
+        upsert = outcome.source
+    return upsert, _next_version(op, state), "created"
+
+
+def _scripted_update(
+    op: DocOp, state: _Pending, script: Any, index_name: str
+) -> tuple[dict[str, Any] | None, int, str]:
+    """Run the script on the document. Unlike a `doc` update, an unchanged source is still written (as OpenSearch
+    does); only ctx.op none / noop makes a noop, and ctx.op delete deletes the document."""
+    outcome = run_update(_script(script), state.source, index=index_name, doc_id=op.id, version=state.version)
+    if outcome.op == "none":
+        return state.source, state.version, "noop"
+    if outcome.op == "delete":
+        return None, _next_version(op, state), "deleted"
+    return outcome.source, _next_version(op, state), "updated"
+
+
+def _script(value: Any) -> UpdateScript:
+    try:
+        return parse_script(value)
+    except IllegalArgumentError as exc:
+        # OpenSearch compiles the script when it runs it, inside the same "failed to execute script" wrapper.
+        raise IllegalArgumentError("failed to execute script", caused_by=exc.body()) from None
 
 
 def _merge(base: dict[str, Any], partial: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,11 +16,12 @@ from mlsearch.api.routes._pipeline import ingest_document, pipeline_ids, resolve
 from mlsearch.api.routes._pipeline import run as run_pipelines
 from mlsearch.api.routes._writes import target_index
 from mlsearch.engine import by_query
-from mlsearch.engine.by_query import ByQueryOptions, ByQueryStats, Planner, ReindexTarget
+from mlsearch.engine.by_query import ByQueryOptions, ByQueryStats, Planner, ReindexTarget, ScriptedUpdate
 from mlsearch.engine.index import DocOp, Index
 from mlsearch.engine.query import dsl
 from mlsearch.engine.source_filter import SourceFilter
 from mlsearch.engine.store import StoredDoc
+from mlsearch.engine.update_script import UpdateScript, parse_script
 from mlsearch.errors import ActionRequestValidationError, IllegalArgumentError, MLSearchError, ParsingError
 from mlsearch.node import Node
 
@@ -105,11 +106,14 @@ async def _body(request: Request, allowed: set[str], where: str, *, required: bo
     if not isinstance(body, dict):
         raise ParsingError("request body must be an object")
     _check_keys(body, allowed, where)
-    if "script" in body:
-        raise IllegalArgumentError("scripts are not supported yet")
     if "slice" in body:
         raise IllegalArgumentError("sliced requests are not supported yet")
     return body
+
+
+def _script(body: dict[str, Any]) -> UpdateScript | None:
+    """The job's script, checked before any document is read (a bad lang or a stored script id fails up front)."""
+    return None if body.get("script") is None else parse_script(body["script"])
 
 
 def _indices(request: Request) -> list[Index]:
@@ -136,7 +140,8 @@ async def update_by_query(request: Request) -> Response:
     options = _options(request, body, body.get("query"))
     indices = _indices(request)
     requested = request.query_params.get("pipeline")
-    planner = by_query.update_planner
+    script = _script(body)
+    planner: Planner = by_query.update_planner if script is None else ScriptedUpdate(script)
     if any(pipeline_ids(i, requested) for i in indices):
         planner = _through_pipelines(node_of(request), planner, requested)
     stats = await blocking(by_query.run, indices, options, planner)
@@ -157,9 +162,10 @@ async def reindex(request: Request) -> Response:
     _check_keys(dest, _DEST_KEYS, "dest")
     if "remote" in source:
         raise IllegalArgumentError("reindex from a remote cluster is not supported")
+    script = _script(body)
     names = source["index"] if isinstance(source["index"], list) else [source["index"]]
     sources = node_of(request).indices.resolve(",".join(str(n) for n in names))
-    target = await _reindex_target(request, dest, source)
+    target = replace(await _reindex_target(request, dest, source), script=script)
     if any(s.name == target.dest.name for s in sources):
         raise ActionRequestValidationError(
             f"Validation Failed: 1: reindex cannot write into an index its reading from [{target.dest.name}];"

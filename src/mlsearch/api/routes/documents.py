@@ -87,6 +87,8 @@ async def update_doc(request: Request) -> Response:
             raise ParsingError(f"[UpdateRequest] unknown field [{key}]")
     if "doc" not in body and "script" not in body:
         raise ActionRequestValidationError("Validation Failed: 1: script or doc is missing;")
+    if "doc" in body and "script" in body:
+        raise ActionRequestValidationError("Validation Failed: 1: can't provide both script and doc;")
     op = concurrency(request, "update", request.path_params["id"], body)
     refresh = refresh_param(request)
     [result] = await blocking(index.write, [op], refresh=refresh)

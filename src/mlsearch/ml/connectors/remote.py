@@ -17,6 +17,7 @@ from mlsearch.ml.connectors import functions, templates, trust
 from mlsearch.ml.connectors.executor import HttpExecutor, HttpResponse
 from mlsearch.ml.connectors.model import Action, Connector
 from mlsearch.ml.predictor import PredictInput, Tensor
+from mlsearch.painless import run_script
 
 Setting = Callable[[str], Any]
 Decrypt = Callable[[dict[str, str]], dict[str, str]]
@@ -174,12 +175,6 @@ def _lenient_json(text: str | bytes) -> Any:
 
 
 def _run_script(source: str, params: dict[str, Any]) -> Any:
-    try:
-        from mlsearch.ml.connectors.painless import run_script
-    except ImportError:
-        raise IllegalArgumentError(
-            "Painless pre/post-process scripts are not supported yet; use a built-in function or response_mapping"
-        ) from None
     return run_script(source, params)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlsearch.errors import IllegalArgumentError
-from mlsearch.ml.connectors._painless_java import java_type_name
+from mlsearch.painless.java import java_type_name
 
 # What ML Commons' escape() does to each character, observed as a whole (one pass here, same result):
 #   backslash -> two backslashes, except a backslash right before the letter t, which becomes FOUR backslashes

@@ -154,7 +154,7 @@ class _Lexer:
         self.pos = end
 
     def _finish_float(self, text: str, suffix: str, end: int) -> None:
-        from mlsearch.ml.connectors._painless_java import JavaFloat
+        from mlsearch.painless.java import JavaFloat
 
         value: float = float(text)
         if suffix in ("f", "F"):

@@ -53,6 +53,41 @@ class StringBuilder:
         self._size = size
 
 
+class MapEntry:
+    """A ``Map.Entry`` from ``entrySet()``: a live view of one key of its map, as Java's entries are."""
+
+    __slots__ = ("key", "owner")
+
+    def __init__(self, owner: dict[Any, Any], key: Any) -> None:
+        self.owner = owner
+        self.key = key
+
+    def value(self) -> Any:
+        return self.owner.get(self.key)
+
+    def set_value(self, value: Any) -> Any:
+        old = self.owner.get(self.key)
+        self.owner[self.key] = value
+        return old
+
+
+def to_json(value: Any) -> Any:
+    """A script's value as plain JSON data (floats, lists, string-keyed dicts), to be stored as a document."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else to_java_string(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, MapEntry):
+        return {to_java_string(value.key): to_json(value.value())}
+    return to_java_string(value)
+
+
 def _round_to_float32(value: float) -> float:
     if math.isnan(value) or math.isinf(value):
         return value
@@ -84,6 +119,8 @@ def to_java_string(value: Any) -> str:
         return value.text()
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, MapEntry):
+        return f"{to_java_string(value.key)}={to_java_string(value.value())}"
     return str(value)
 
 
@@ -149,6 +186,7 @@ _TYPE_NAMES: tuple[tuple[type, str], ...] = (
     (dict, "java.util.HashMap"),
     (StringBuilder, "java.lang.StringBuilder"),
     (Decimal, "java.math.BigDecimal"),
+    (MapEntry, "java.util.HashMap$Node"),
 )
 
 

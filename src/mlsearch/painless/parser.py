@@ -1,4 +1,4 @@
-"""Recursive-descent parser: tokens -> :mod:`_painless_ast` nodes.
+"""Recursive-descent parser: tokens -> :mod:`mlsearch.painless.nodes`.
 
 Anything outside the supported subset fails here, before the script runs, with
 ``unsupported Painless construct [<what>] at line <n>``.
@@ -7,9 +7,9 @@ Anything outside the supported subset fails here, before the script runs, with
 from __future__ import annotations
 
 from mlsearch.errors import IllegalArgumentError
-from mlsearch.ml.connectors import _painless_ast as ast
-from mlsearch.ml.connectors._painless_java import TYPE_NAMES
-from mlsearch.ml.connectors._painless_lexer import Token, tokenize
+from mlsearch.painless import nodes as ast
+from mlsearch.painless.java import TYPE_NAMES
+from mlsearch.painless.lexer import Token, tokenize
 
 # Classes a script may name: as a declared type, after ``new``, or for static calls.
 _CLASS_TYPES = frozenset({"ArrayList", "HashMap", "StringBuilder", "BigDecimal", "Collection", "CharSequence"})

@@ -9,9 +9,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mlsearch.errors import IllegalArgumentError
-from mlsearch.ml.connectors._painless_java import (
+from mlsearch.painless.java import (
     JavaArray,
     JavaFloat,
+    MapEntry,
     StringBuilder,
     cast,
     default_value,
@@ -118,8 +119,17 @@ def _list_set(lst: list[Any], ln: int, index: Any, value: Any) -> Any:
     return old
 
 
-def _list_remove(lst: list[Any], ln: int, index: Any) -> Any:
-    return lst.pop(check_index(len(lst), index, ln))
+def _list_remove(lst: list[Any], ln: int, item: Any) -> Any:
+    """``remove(int)`` removes at an index; any other argument is ``remove(Object)`` (true if one was removed)."""
+    if isinstance(lst, JavaArray):
+        raise _unknown_method(lst, "remove", 1, ln)
+    if isinstance(item, int) and not isinstance(item, bool):
+        return lst.pop(check_index(len(lst), item, ln))
+    position = _list_index_of(lst, item)
+    if position < 0:
+        return False
+    del lst[position]
+    return True
 
 
 def _list_index_of(lst: list[Any], item: Any) -> int:
@@ -152,6 +162,7 @@ _MAP_METHODS: dict[str, Method] = {
     "isEmpty": lambda m, ln: not m,
     "size": lambda m, ln: len(m),
     "keySet": lambda m, ln: list(m.keys()),
+    "entrySet": lambda m, ln: [MapEntry(m, k) for k in m],
     "values": lambda m, ln: list(m.values()),
     "putAll": lambda m, ln, other: m.update(other),
     "clear": lambda m, ln: m.clear(),
@@ -205,6 +216,14 @@ _DECIMAL_METHODS: dict[str, Method] = {
 }
 
 
+_ENTRY_METHODS: dict[str, Method] = {
+    "getKey": lambda e, ln: e.key,
+    "getValue": lambda e, ln: e.value(),
+    "setValue": lambda e, ln, v: e.set_value(v),
+    "toString": lambda e, ln: to_java_string(e),
+}
+
+
 def _method_table(receiver: Any) -> dict[str, Method]:
     if isinstance(receiver, str):
         return _STRING_METHODS
@@ -220,6 +239,8 @@ def _method_table(receiver: Any) -> dict[str, Method]:
         return _BUILDER_METHODS
     if isinstance(receiver, Decimal):
         return _DECIMAL_METHODS
+    if isinstance(receiver, MapEntry):
+        return _ENTRY_METHODS
     return {}
 
 
@@ -242,6 +263,8 @@ def get_field(obj: Any, name: str, line: int) -> Any:
         raise runtime_error(f"Cannot access field [{name}] of a null value", line)
     if isinstance(obj, dict):
         return obj.get(name)
+    if isinstance(obj, MapEntry) and name in ("key", "value"):
+        return obj.key if name == "key" else obj.value()  # Painless's getter shortcut
     if isinstance(obj, list):
         if name in ("length", "size"):
             return len(obj)

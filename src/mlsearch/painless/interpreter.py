@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlsearch.errors import IllegalArgumentError
-from mlsearch.ml.connectors import _painless_ast as ast
-from mlsearch.ml.connectors import _painless_methods as jm
-from mlsearch.ml.connectors._painless_builtins import BUILTIN_FUNCTIONS
-from mlsearch.ml.connectors._painless_java import (
+from mlsearch.painless import methods as jm
+from mlsearch.painless import nodes as ast
+from mlsearch.painless.builtins import BUILTIN_FUNCTIONS
+from mlsearch.painless.java import (
     JavaFloat,
     StringBuilder,
     cast,
@@ -67,8 +67,9 @@ class Interpreter:
         self.scopes: list[dict[str, _Var]] = []
         self.call_depth = 0
 
-    def run(self, params: dict[str, Any]) -> Any:
-        self.scopes = [{"params": _Var("Map", params)}]
+    def run(self, variables: dict[str, Any]) -> Any:
+        """Run the program with ``variables`` (``params``, and ``ctx`` for update scripts) bound as ``def``."""
+        self.scopes = [{name: _Var("def", value) for name, value in variables.items()}]
         try:
             for stmt in self.program.body:
                 self.execute(stmt)

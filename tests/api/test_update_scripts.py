@@ -198,14 +198,18 @@ def test_bulk_update_with_script(client: OpenSearch, index_name: str) -> None:
         {"script": "ctx.op = 'delete'"},
         {"update": {"_index": index_name, "_id": "4"}},
         {"script": {"source": "ctx._source.n = 1"}, "upsert": {"n": 0, "new": True}},
+        {"update": {"_index": index_name, "_id": "2"}},
+        {"script": "ctx._source.n = 5", "doc": {"n": 6}},
     ]
     response = client.bulk(body=lines, refresh="true")
     assert response["errors"] is True
     items = [item["update"] for item in response["items"]]
-    assert [i.get("result") for i in items] == ["updated", "updated", None, "deleted", "created"]
-    assert [i["status"] for i in items] == [200, 200, 400, 200, 201]
+    assert [i.get("result") for i in items] == ["updated", "updated", None, "deleted", "created", None]
+    assert [i["status"] for i in items] == [200, 200, 400, 200, 201, 400]
     assert items[2]["error"]["type"] == "illegal_argument_exception"
     assert items[2]["error"]["caused_by"]["type"] == "script_exception"
+    assert items[5]["error"]["type"] == "action_request_validation_exception"
+    assert "can't provide both script and doc" in items[5]["error"]["reason"]
     assert _doc(client, index_name, "1") == (3, {"n": 22, "tags": ["x"]})
     assert _doc(client, index_name, "2") == (1, {"n": 2})
     assert _doc(client, index_name, "4") == (1, {"n": 0, "new": True})

@@ -22,6 +22,7 @@ from mlsearch.engine.update_script import UpdateScript, parse_script, run_update
 from mlsearch.engine.vectors import VectorIndex
 from mlsearch.engine.vectors.node import KnnNode
 from mlsearch.errors import (
+    ActionRequestValidationError,
     DocumentMissingError,
     IllegalArgumentError,
     MLSearchError,
@@ -364,6 +365,8 @@ def _update(op: DocOp, state: _Pending, index_name: str) -> tuple[dict[str, Any]
     partial = body.get("doc")
     if partial is not None and not isinstance(partial, dict):
         raise IllegalArgumentError("[doc] must be an object")
+    if partial is not None and "script" in body:  # a _bulk update line; the _update route refuses this itself
+        raise ActionRequestValidationError("Validation Failed: 1: can't provide both script and doc;")
     if not state.live:
         return _upsert(op, state, body, partial)
     if "script" in body:

@@ -96,9 +96,7 @@ def timed(run: Callable[[int], list[int]], n: int) -> tuple[list[list[int]], lis
     return found, samples
 
 
-def timed_together(
-    runs: Sequence[Callable[[int], list[int]]], n: int
-) -> list[tuple[list[list[int]], list[float]]]:
+def timed_together(runs: Sequence[Callable[[int], list[int]]], n: int) -> list[tuple[list[list[int]], list[float]]]:
     """`timed` for several runners, interleaved query by query: a load swing on a shared machine hits them all
     alike, so the ratios between them hold even when the absolute figures move."""
     for i in range(min(n, 20)):

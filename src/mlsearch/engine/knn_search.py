@@ -94,26 +94,24 @@ def _lean_hits(
         return None
     # tantivy holds scores as float32; the general path's hits carry those values, ordered by score, ties by key.
     scores32 = scores.astype(np.float32)
-    ranked = sorted(zip((-s for s in scores32.tolist()), keys.tolist(), range(len(keys)), strict=True))
+    ranked = sorted(zip((-scores32).tolist(), keys.tolist(), range(len(keys)), strict=True))
     if req.min_score is not None:
         floor = -float(np.float32(req.min_score))
         ranked = [r for r in ranked if r[0] <= floor]
-    total = len(ranked)
+    body = total_body(len(ranked), req)
     page = ranked[req.from_ : window]
     if index.store.max_seq_no > settled:
         return None
-    name = index.name
-    body = total_body(total, req)
     if not page:
         return body | {"max_score": None, "hits": []}
+    name = index.name
     values = list(scores32)  # numpy float32 scalars, as `_hits_body` renders `_score`
     if req.fetch.stored_none:
         hits = [{"_index": name, "_score": values[i]} for _, _, i in page]
     else:
-        page_keys = np.fromiter((k for _, k, _ in page), dtype=np.int64, count=len(page))
         vectors = index.vectors.field(query.field)
-        ids = {} if vectors is None else vectors.ids_of(page_keys)
-        if len(ids) < len(page):
+        ids = {} if vectors is None else vectors.ids_of(keys)  # at most _SMALL: all of them, in one go
+        if len(ids) < len(keys):
             return None
         hits = [{"_index": name, "_id": ids[k], "_score": values[i]} for _, k, i in page]
     body["max_score"] = hits[0]["_score"]

@@ -236,7 +236,7 @@ class FieldVectors:
             if known is None:
                 continue
             mask, ids = known
-            found.update(zip(keys[mask].tolist(), ids, strict=True))
+            found.update(zip((keys if len(ids) == len(keys) else keys[mask]).tolist(), ids, strict=True))
             if len(found) == len(keys):
                 break
         return found

@@ -7,7 +7,7 @@ documents later. Stored as one UTF-8 blob and row offsets into it (no Python obj
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,11 @@ _OFFSETS = "id_offsets.npy"
 class SegmentIds:
     blob: bytes
     offsets: np.ndarray  # int64 [rows + 1]: row r's `_id` is blob[offsets[r]:offsets[r + 1]]
+    # (start, end) of each row: a view of `offsets`, so a handful of rows' bounds are one fancy index
+    bounds: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bounds", np.lib.stride_tricks.sliding_window_view(self.offsets, 2))
 
     @classmethod
     def of(cls, ids: Sequence[str]) -> SegmentIds:
@@ -34,8 +39,7 @@ class SegmentIds:
     def at(self, rows: np.ndarray) -> list[str]:
         """The `_id`s of `rows` (the query path asks for a handful)."""
         blob = self.blob
-        starts, ends = self.offsets[rows].tolist(), self.offsets[rows + 1].tolist()
-        return [blob[s:e].decode() for s, e in zip(starts, ends, strict=True)]
+        return [blob[s:e].decode() for s, e in self.bounds[rows].tolist()]
 
     def take(self, rows: np.ndarray) -> SegmentIds:
         """The ids of `rows`, in that order (a merge)."""

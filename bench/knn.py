@@ -12,6 +12,8 @@ anonymous vs file-backed resident memory, and bytes per vector of the float32 ve
 same recall / QPS comparison on real embeddings: SciFact's 5,183 documents and 300 test queries embedded by
 all-MiniLM-L6-v2 (once, through mlsearch's `_predict`; cached under bench/.cache or $MLSEARCH_CACHE_DIR). faiss,
 engine and execute are timed interleaved, query by query, so their ratios hold on a machine under other load.
+Request bodies (the query vector as a JSON-like list) are built before the timed region: building them is the
+client's work; parsing and validating them is timed.
 
     python bench/knn.py [--quick] [--scifact]   # --quick skips SciFact until its embeddings are cached
 """
@@ -82,35 +84,36 @@ def rss_mb(pid: int | str = "self") -> float:
     return 0.0
 
 
-def timed(run: Callable[[np.ndarray], list[int]], queries: np.ndarray) -> tuple[list[list[int]], list[float]]:
-    for q in queries[:20]:
-        run(q)  # warm caches
+def timed(run: Callable[[int], list[int]], n: int) -> tuple[list[list[int]], list[float]]:
+    """Run query number 0..n-1 through `run` (after 20 to warm caches): what each found and how long it took."""
+    for i in range(min(n, 20)):
+        run(i)  # warm caches
     found, samples = [], []
-    for q in queries:
+    for i in range(n):
         t = time.perf_counter()
-        found.append(run(q))
+        found.append(run(i))
         samples.append(time.perf_counter() - t)
     return found, samples
 
 
-def timed_together(
-    runs: Sequence[Callable[[np.ndarray], list[int]]], queries: np.ndarray
-) -> list[tuple[list[list[int]], list[float]]]:
+def timed_together(runs: Sequence[Callable[[int], list[int]]], n: int) -> list[tuple[list[list[int]], list[float]]]:
     """`timed` for several runners, interleaved query by query: a load swing on a shared machine hits them all
     alike, so the ratios between them hold even when the absolute figures move."""
-    for q in queries[:20]:
+    for i in range(min(n, 20)):
         for run in runs:
-            run(q)
+            run(i)
     out: list[tuple[list[list[int]], list[float]]] = [([], []) for _ in runs]
-    for q in queries:
+    for i in range(n):
         for run, (found, samples) in zip(runs, out, strict=True):
             t = time.perf_counter()
-            found.append(run(q))
+            found.append(run(i))
             samples.append(time.perf_counter() - t)
     return out
 
 
 def knn_body(q: np.ndarray, ef: int, flt: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A `_search` body as a client sends it. Built before the timed runs: making the body is the caller's work
+    (a server gets it parsed from JSON); the timed call parses, validates and executes it."""
     spec: dict[str, Any] = {"vector": q.tolist(), "k": K, "method_parameters": {"ef_search": ef}}
     if flt is not None:
         spec["filter"] = flt
@@ -276,13 +279,17 @@ def scifact(root: Path) -> list[list[Any]]:
         params = faiss.SearchParametersHNSW()
         params.efSearch = ef
 
-        def bare_run(q: np.ndarray, params: faiss.SearchParametersHNSW = params) -> list[int]:
-            return bare.search(q.reshape(1, -1), K, params=params)[1][0].tolist()
+        bodies = [knn_body(q, ef) for q in queries]
 
-        def local_run(q: np.ndarray, ef: int = ef) -> list[int]:
-            return [int(h["_id"]) for h in execute([index], parse_request(knn_body(q, ef)))["hits"]["hits"]]
+        def bare_run(i: int, params: faiss.SearchParametersHNSW = params) -> list[int]:
+            return bare.search(queries[i].reshape(1, -1), K, params=params)[1][0].tolist()
 
-        (bf, bs), (ef_, es), (lf, ls) = timed_together((bare_run, lambda q, ef=ef: engine(q, ef), local_run), queries)
+        def local_run(i: int, bodies: list[dict[str, Any]] = bodies) -> list[int]:
+            return [int(h["_id"]) for h in execute([index], parse_request(bodies[i]))["hits"]["hits"]]
+
+        (bf, bs), (ef_, es), (lf, ls) = timed_together(
+            (bare_run, lambda i, ef=ef: engine(queries[i], ef), local_run), len(queries)
+        )
         rows.append([ef, recall(bf, truth), qps(bs), recall(ef_, truth), qps(es), qps(es) / qps(bs)])
         rows[-1] += [recall(lf, truth), qps(ls), qps(ls) / qps(bs)]
     indices.close()
@@ -326,15 +333,17 @@ def main() -> None:
             params = faiss.SearchParametersHNSW()
             params.efSearch = ef
 
-            def bare_run(q: np.ndarray, params: faiss.SearchParametersHNSW = params) -> list[int]:
-                return bare.search(q.reshape(1, -1), K, params=params)[1][0].tolist()
+            bodies = [knn_body(q, ef) for q in queries]
 
-            def local_run(q: np.ndarray, ef: int = ef) -> list[int]:
-                hits = execute([index], parse_request(knn_body(q, ef)))["hits"]["hits"]
+            def bare_run(i: int, params: faiss.SearchParametersHNSW = params) -> list[int]:
+                return bare.search(queries[i].reshape(1, -1), K, params=params)[1][0].tolist()
+
+            def local_run(i: int, bodies: list[dict[str, Any]] = bodies) -> list[int]:
+                hits = execute([index], parse_request(bodies[i]))["hits"]["hits"]
                 return [int(h["_id"]) for h in hits]
 
             (bf, bs), (ef_, es), (lf, ls) = timed_together(
-                (bare_run, lambda q, ef=ef: engine(q, ef), local_run), queries
+                (bare_run, lambda i, ef=ef: engine(queries[i], ef), local_run), len(queries)
             )
             summary[ef] = [recall(bf, truth), qps(bs), recall(ef_, truth), qps(es), recall(lf, truth), qps(ls)]
         mem1 = smaps()  # after the searches: mapped pages count once touched
@@ -344,18 +353,20 @@ def main() -> None:
             ftruth = exact(data, queries, allowed)
             flt = {"range": {"tag": {"lt": modulo}}}
 
-            def frun(q: np.ndarray, flt: dict[str, Any] = flt) -> list[int]:
-                hits = execute([index], parse_request(knn_body(q, 100, flt)))["hits"]["hits"]
+            fbodies = [knn_body(q, 100, flt) for q in queries]
+
+            def frun(i: int, fbodies: list[dict[str, Any]] = fbodies) -> list[int]:
+                hits = execute([index], parse_request(fbodies[i]))["hits"]["hits"]
                 return [int(h["_id"]) for h in hits]
 
-            ff, fs = timed(frun, queries)
+            ff, fs = timed(frun, len(queries))
             filtered.append([label, recall(ff, ftruth), qps(fs), percentiles(fs)[0]])
         float_memory = memory_line("float (in_memory 1x)", index, n)
         mem2 = smaps()
         q_index = indices.get("vecs_q")
         q_index.vectors.warmup()
         q_engine = engine_runner(q_index)
-        q_runs = {ef: timed(lambda q, ef=ef: q_engine(q, ef), queries) for ef in (100, 256)}
+        q_runs = {ef: timed(lambda i, ef=ef: q_engine(queries[i], ef), len(queries)) for ef in (100, 256)}
         mem3 = smaps()
         q_memory = memory_line("on_disk 32x (1-bit codes)", q_index, n)
         indices.close()

@@ -215,7 +215,7 @@ class Index:
                         self._project(stored.key, write, values.get(id(result)))
                 if not vectors_rebuilt:
                     for (_, result), stored in zip(writes, applied, strict=True):
-                        self.vectors.project(stored.key, result.source)
+                        self.vectors.project(stored.key, result.source, stored.id)
                 if not sparse_rebuilt:
                     for (_, result), stored in zip(writes, applied, strict=True):
                         self.sparse.project(stored.key, result.source)

@@ -4,7 +4,10 @@ The general path compiles the k-NN results into a tantivy query (one constant-sc
 document), runs it and reads the keys back; for a top-level knn that round trip only reproduces what the vector
 search already knows: which documents matched and their scores. Here the found keys and their scores become the
 hits directly. Scores go through float32 as tantivy's would, and hits are ordered, paged, filtered by `min_score`
-and rendered by the same code as the general path, so responses are identical (a test compares both)."""
+and rendered as the general path renders them, so responses are identical (a test compares both).
+
+The usual request (one index, a handful of hits showing `_index`, `_id` and `_score`) skips even that: the ids come
+from beside the vectors (see `vectors.ids`), the hits stay plain lists, and the response is built in one loop."""
 
 from __future__ import annotations
 
@@ -16,7 +19,11 @@ import numpy as np
 
 from mlsearch.engine.index import Index
 from mlsearch.engine.query.knn import Knn, knn_matches
-from mlsearch.engine.search import Hit, SearchRequest, _check_window, _hits_body, _order, context_for
+from mlsearch.engine.search import Hit, SearchRequest, _check_window, _hits_body, _order, context_for, total_body
+
+# Up to this many matches are ordered as Python lists; numpy's fixed cost per call only pays past it.
+_SMALL = 64
+_Found = tuple[np.ndarray, np.ndarray] | None  # what `knn_matches` found in one index: keys and scores
 
 
 def is_plain_knn(req: SearchRequest) -> bool:
@@ -41,23 +48,32 @@ def execute_knn(indices: Sequence[Index], req: SearchRequest) -> dict[str, Any]:
     query: Knn = req.query  # type: ignore[assignment]  # is_plain_knn checked it
     # Read before searching: when the store has had no write since, every hit is live and unchanged.
     settled = [index.vectors.checkpoint for index in indices]
+    matches = [knn_matches(query, context_for(index)) for index in indices]
+    if len(indices) == 1 and _ids_only(req) and query.filter is None:
+        lean = _lean_hits(indices[0], query, matches[0], req, window, settled[0])
+        if lean is not None:
+            return _response(started, 1, lean)
     total = 0
     hits: list[Hit] = []
-    for index in indices:
-        count, found = _index_hits(index, query, req.min_score, window)
+    for index, found in zip(indices, matches, strict=True):
+        count, ranked = _index_hits(index, found, req.min_score, window)
         total += count
-        hits.extend(found)
+        hits.extend(ranked)
     if len(indices) > 1:
         hits = _order(hits, req)
     hits = hits[req.from_ : window]
     ids = None
     if _ids_only(req) and all(i.store.max_seq_no <= c for i, c in zip(indices, settled, strict=True)):
-        ids = _ids(hits)
+        ids = _ids(hits, query.field)
+    return _response(started, len(indices), _hits_body(hits, total, req, {}, ids=ids))
+
+
+def _response(started: float, shards: int, hits: dict[str, Any]) -> dict[str, Any]:
     return {
         "took": int((time.perf_counter() - started) * 1000),
         "timed_out": False,
-        "_shards": {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0},
-        "hits": _hits_body(hits, total, req, {}, ids=ids),
+        "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0},
+        "hits": hits,
     }
 
 
@@ -66,20 +82,65 @@ def _ids_only(req: SearchRequest) -> bool:
     return not (req.source.enabled or req.version or req.seq_no_primary_term or req.fetch.reads_source)
 
 
-def _ids(hits: list[Hit]) -> dict[str, dict[int, str]]:
-    """The hits' `_id`s from the store's id cache (no document read), by index name and key."""
+def _lean_hits(
+    index: Index, query: Knn, found: _Found, req: SearchRequest, window: int, settled: int
+) -> dict[str, Any] | None:
+    """The `hits` object of a one-index, ids-only request, as `_hits_body` renders it; None when a hit's `_id` is
+    not at hand (or writes came after the searched snapshot): the general rendering reads the store then."""
+    if found is None:
+        return total_body(0, req) | {"max_score": None, "hits": []}
+    keys, scores = found
+    if len(keys) > _SMALL:
+        return None
+    # tantivy holds scores as float32; the general path's hits carry those values, ordered by score, ties by key.
+    scores32 = scores.astype(np.float32)
+    ranked = sorted(zip((-scores32).tolist(), keys.tolist(), range(len(keys)), strict=True))
+    if req.min_score is not None:
+        floor = -float(np.float32(req.min_score))
+        ranked = [r for r in ranked if r[0] <= floor]
+    body = total_body(len(ranked), req)
+    page = ranked[req.from_ : window]
+    if index.store.max_seq_no > settled:
+        return None
+    if not page:
+        return body | {"max_score": None, "hits": []}
+    name = index.name
+    values = list(scores32)  # numpy float32 scalars, as `_hits_body` renders `_score`
+    if req.fetch.stored_none:
+        hits = [{"_index": name, "_score": values[i]} for _, _, i in page]
+    else:
+        vectors = index.vectors.field(query.field)
+        ids = {} if vectors is None else vectors.ids_of(keys)  # at most _SMALL: all of them, in one go
+        if len(ids) < len(keys):
+            return None
+        hits = [{"_index": name, "_id": ids[k], "_score": values[i]} for _, k, i in page]
+    body["max_score"] = hits[0]["_score"]
+    body["hits"] = hits
+    return body
+
+
+def _ids(hits: list[Hit], field: str) -> dict[str, dict[int, str]]:
+    """The hits' `_id`s, by index name and key: from beside the vectors, else from the store's id cache."""
     by_index: dict[int, tuple[Index, list[int]]] = {}  # by id(): Index.name is a property, read once per index
     for hit in hits:
         entry = by_index.get(id(hit.index))
         if entry is None:
             entry = by_index[id(hit.index)] = (hit.index, [])
         entry[1].append(hit.key)
-    return {index.name: index.store.ids_of(keys) for index, keys in by_index.values()}
+    return {index.name: _index_ids(index, keys, field) for index, keys in by_index.values()}
 
 
-def _index_hits(index: Index, query: Knn, min_score: float | None, window: int) -> tuple[int, list[Hit]]:
+def _index_ids(index: Index, keys: list[int], field: str) -> dict[int, str]:
+    vectors = index.vectors.field(field)
+    found = {} if vectors is None else vectors.ids_of(np.asarray(keys, dtype=np.int64))
+    missing = [k for k in keys if k not in found]
+    if missing:
+        found.update(index.store.ids_of(missing))
+    return found
+
+
+def _index_hits(index: Index, found: _Found, min_score: float | None, window: int) -> tuple[int, list[Hit]]:
     """How many documents of `index` match, and the best `window` of them as `_order` ranks them."""
-    found = knn_matches(query, context_for(index))
     if found is None:
         return 0, []
     keys, scores = found

@@ -467,16 +467,20 @@ def _hits_body(
         if inner_hits is not None:
             item["inner_hits"] = inner_hits(hit.index, hit.key, item["_id"])
         rendered.append(item)
-    body: dict[str, Any] = {}
-    if req.track_total_hits is not False:
-        limit = None if req.track_total_hits is True else int(req.track_total_hits)
-        if limit is not None and total > limit:
-            body["total"] = {"value": limit, "relation": "gte"}
-        else:
-            body["total"] = {"value": total, "relation": "eq"}
+    body = total_body(total, req)
     body["max_score"] = max_score
     body["hits"] = rendered
     return body
+
+
+def total_body(total: int, req: SearchRequest) -> dict[str, Any]:
+    """The start of a `hits` object: `total` as `track_total_hits` asks (absent when it is false)."""
+    if req.track_total_hits is False:
+        return {}
+    limit = None if req.track_total_hits is True else int(req.track_total_hits)
+    if limit is not None and total > limit:
+        return {"total": {"value": limit, "relation": "gte"}}
+    return {"total": {"value": total, "relation": "eq"}}
 
 
 def _highlighter(req: SearchRequest) -> Highlighter | None:

@@ -54,6 +54,8 @@ _UNSUPPORTED = {
     "pit": "point in time searches are not implemented",
     "slice": "sliced searches need scroll or point in time, which are not implemented",
 }
+# A body of only these keys and no URL parameters (the usual search) is parsed by `_parse_lean`.
+_LEAN_KEYS = frozenset(("query", "size", "from", "_source"))
 # Body keys the knn fast path knows nothing of: their requests take the general path.
 _FULL_PATH_KEYS = ("collapse", "rescore", "terminate_after", "indices_boost")
 
@@ -91,6 +93,8 @@ class SearchRequest:
 
 def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = None) -> SearchRequest:
     """A search body plus URL parameters (`q`, `size`, `from`, `sort`, `_source*`, `track_total_hits`)."""
+    if not params and body and _LEAN_KEYS.issuperset(body):
+        return _parse_lean(body)
     body = dict(body or {})
     params = params or {}
     for key in body:
@@ -140,6 +144,20 @@ def parse_request(body: dict[str, Any] | None, params: dict[str, str] | None = N
         fetch=fetch,
         **_extras(body),
     )
+
+
+def _parse_lean(body: dict[str, Any]) -> SearchRequest:
+    """What `parse_request` gives for a body of `_LEAN_KEYS` only, with the same checks in the same order, minus the
+    steps that find nothing there (each is a few microseconds, and a knn search is ~100)."""
+    body = dict(body)
+    query = dsl.parse_query(body["query"]) if body.get("query") is not None else dsl.MatchAll()
+    size = _int(body.get("size", 10), "size")
+    from_ = _int(body.get("from", 0), "from")
+    if size < 0:
+        raise IllegalArgumentError(f"[size] parameter cannot be negative, found [{size}]")
+    if from_ < 0:
+        raise IllegalArgumentError(f"[from] parameter cannot be negative, found [{from_}]")
+    return SearchRequest(query=query, from_=from_, size=size, source=SourceFilter.parse(body.get("_source")), raw=body)
 
 
 def _extras(body: dict[str, Any]) -> dict[str, Any]:

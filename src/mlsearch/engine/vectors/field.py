@@ -10,6 +10,7 @@ import faiss
 import numpy as np
 
 from mlsearch.engine.mapping import Field
+from mlsearch.engine.vectors.ids import SegmentIds
 from mlsearch.engine.vectors.quantize import quantization_of
 from mlsearch.engine.vectors.segment import GraphSpec, SearchOptions, Segment
 from mlsearch.engine.vectors.spaces import Space, space
@@ -114,16 +115,21 @@ class FieldVectors:
         self.buffer: dict[int, np.ndarray | None] = {}  # key -> new row, or None when the key lost its vector
         # key -> element offsets of its rows (fields inside objects: the buffer then holds [rows, width] arrays)
         self.offsets: dict[int, np.ndarray] = {}
+        self.ids: dict[int, str] = {}  # key -> `_id` of buffered documents (kept beside the segment's rows)
         # Called for each segment a search walks through its graph (the projection's cache accounting).
         self.on_graph: Callable[[Segment], None] = lambda seg: None
 
     # ---- writing (under the projection's lock) -----------------------------------------------------------
 
-    def put(self, key: int, row: np.ndarray | None, offsets: np.ndarray | None = None) -> None:
+    def put(
+        self, key: int, row: np.ndarray | None, offsets: np.ndarray | None = None, doc_id: str | None = None
+    ) -> None:
         """Buffer a document's vector (or, for a field inside objects, its rows and their element offsets)."""
         if offsets is not None and row is not None and len(row) == 0:
             row = None  # no element carries a vector
         self.buffer[key] = row
+        if doc_id is not None:
+            self.ids[key] = doc_id
         if offsets is not None and row is not None:
             self.offsets[key] = offsets
         else:
@@ -141,12 +147,22 @@ class FieldVectors:
             fresh.sort(key=lambda item: item[0])
             keys, data, offsets = self._rows(fresh)
             live = np.ones(len(keys), dtype=bool)
-            new = Segment(self.next_id, keys, data, live, build(self.spec, data), offsets=offsets)
+            ids = self._ids(keys)
+            new = Segment(self.next_id, keys, data, live, build(self.spec, data), offsets=offsets, ids=ids)
             self.next_id += 1
         self.segments = (*(s for s in kept if s.live_count > 0), *([new] if new else []))
         self.buffer.clear()
         self.offsets.clear()
+        self.ids.clear()
         return new
+
+    def _ids(self, keys: np.ndarray) -> SegmentIds | None:
+        """The rows' `_id`s when every buffered document came with one (else the segment has none)."""
+        ids = self.ids
+        try:
+            return SegmentIds.of([ids[k] for k in keys.tolist()])
+        except KeyError:
+            return None
 
     def _rows(self, fresh: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Keys, vectors and element offsets of the buffered documents (sorted by key)."""
@@ -211,6 +227,19 @@ class FieldVectors:
                 out[hit] = np.asarray(seg.data)[rows[hit]]
                 present |= hit
         return out, present
+
+    def ids_of(self, keys: np.ndarray) -> dict[int, str]:
+        """The `_id`s of the documents `keys` that segments know (a key's `_id` never changes: any row will do)."""
+        found: dict[int, str] = {}
+        for seg in self.segments:
+            known = seg.ids_of(keys)
+            if known is None:
+                continue
+            mask, ids = known
+            found.update(zip((keys if len(ids) == len(keys) else keys[mask]).tolist(), ids, strict=True))
+            if len(found) == len(keys):
+                break
+        return found
 
     def elements_of(self, key: int) -> tuple[np.ndarray, np.ndarray]:
         """The element offsets and vectors of one document's live rows (a field inside objects)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import faiss
 import numpy as np
 
+from mlsearch.engine.vectors.ids import SegmentIds
 from mlsearch.engine.vectors.segment import Segment
 
 MAX_SEGMENTS = 8
@@ -40,7 +41,10 @@ def merge(seg_id: int, sources: Sequence[Segment], build: Callable[[np.ndarray],
     offsets = None
     if any(s.grouped for s in sources):
         offsets = np.concatenate([_offsets(s)[s.live] for s in sources])[order]
-    return Segment(seg_id, keys, data, np.ones(len(keys), dtype=bool), build(data), offsets=offsets)
+    ids = None
+    if all(s.ids is not None for s in sources):
+        ids = SegmentIds.concat([s.ids.take(np.flatnonzero(s.live)) for s in sources]).take(order)  # type: ignore[union-attr]
+    return Segment(seg_id, keys, data, np.ones(len(keys), dtype=bool), build(data), offsets=offsets, ids=ids)
 
 
 def _offsets(seg: Segment) -> np.ndarray:

@@ -209,11 +209,11 @@ class VectorIndex:
 
     # ---- writes --------------------------------------------------------------------------------------------
 
-    def project(self, key: int, source: Mapping[str, Any] | None) -> None:
-        """Record a document's vectors (or their absence) for the next refresh."""
+    def project(self, key: int, source: Mapping[str, Any] | None, doc_id: str | None = None) -> None:
+        """Record a document's vectors (or their absence) for the next refresh; `doc_id` is kept beside them."""
         for path, vectors in self.fields.items():
             if vectors.spec.parent is not None:
-                self._project_elements(key, source, vectors)
+                self._project_elements(key, source, vectors, doc_id)
                 continue
             value = None if source is None else value_at(source, path)
             row = None if value is None else vectors.spec.to_row(value)
@@ -222,10 +222,12 @@ class VectorIndex:
                 # without a vector rather than poison the segment.
                 log.warning("document %d: vector of [%s] has the wrong dimension; not indexed", key, path)
                 row = None
-            vectors.put(key, row)
+            vectors.put(key, row, doc_id=doc_id)
             self.pending = True
 
-    def _project_elements(self, key: int, source: Mapping[str, Any] | None, vectors: FieldVectors) -> None:
+    def _project_elements(
+        self, key: int, source: Mapping[str, Any] | None, vectors: FieldVectors, doc_id: str | None
+    ) -> None:
         """A field inside objects: one row per element of the parent path that has a vector."""
         spec = vectors.spec
         offsets, rows = [], []
@@ -239,7 +241,7 @@ class VectorIndex:
         if not rows:
             vectors.put(key, None)
         else:
-            vectors.put(key, np.stack(rows), np.asarray(offsets, dtype=np.int32))
+            vectors.put(key, np.stack(rows), np.asarray(offsets, dtype=np.int32), doc_id)
         self.pending = True
 
     def refresh(self, seq_no: int) -> None:
@@ -364,7 +366,7 @@ class VectorIndex:
                 changes = store.changes_since(self.checkpoint)
                 for change in changes:
                     if isinstance(change, StoredDoc):
-                        self.project(change.key, orjson.loads(change.source))
+                        self.project(change.key, orjson.loads(change.source), change.id)
                     else:
                         self.project(change[0], None)
                 if changes:
@@ -381,7 +383,7 @@ class VectorIndex:
             self._saved = {p: {} for p in self.specs}
             for batch in store.iter_live():
                 for doc in batch:
-                    self.project(doc.key, orjson.loads(doc.source))
+                    self.project(doc.key, orjson.loads(doc.source), doc.id)
             self.refresh(store.max_seq_no)
 
     def needs_rebuild(self, mappings: Mappings) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from mlsearch.engine.vectors.ids import SegmentIds
 from mlsearch.engine.vectors.quantize import (
     FLAT,
     BinaryGraph,
@@ -71,6 +72,7 @@ class Segment:
     graph: faiss.Index | BinaryGraph | None = None
     live_count: int = field(default=-1)
     offsets: np.ndarray | None = None  # int32 [n]: the element each row came from; None when one row per document
+    ids: SegmentIds | None = None  # each row's `_id` (None: not known here, e.g. a segment saved before ids were kept)
 
     def __post_init__(self) -> None:
         if self.live_count < 0:
@@ -113,11 +115,11 @@ class Segment:
             return self
         live = self.live.copy()
         live[rows] = False
-        return Segment(self.id, self.keys, self.data, live, self.graph, offsets=self.offsets)
+        return Segment(self.id, self.keys, self.data, live, self.graph, offsets=self.offsets, ids=self.ids)
 
     def with_data(self, data: np.ndarray) -> Segment:
         """The same segment reading its vectors from `data` (the memory-mapped copy of its file)."""
-        return Segment(self.id, self.keys, data, self.live, self.graph, self.live_count, self.offsets)
+        return Segment(self.id, self.keys, data, self.live, self.graph, self.live_count, self.offsets, self.ids)
 
     def allowed_mask(self, keys: np.ndarray | None) -> np.ndarray:
         """Live rows, restricted to documents in `keys` when given."""
@@ -241,6 +243,15 @@ class Segment:
         found_rows, found_d = _top(np.concatenate(out_rows), np.concatenate(out_d), limit)
         return self.keys[found_rows], found_d
 
+    def ids_of(self, keys: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
+        """Which of `keys` have a row here (a bool mask) and their `_id`s, in `keys` order; None without ids."""
+        if self.ids is None or self.size == 0:
+            return None
+        rows = np.searchsorted(self.keys, keys)
+        np.minimum(rows, self.size - 1, out=rows)
+        found = self.keys[rows] == keys
+        return found, self.ids.at(rows[found])
+
     def elements_of(self, key: int) -> tuple[np.ndarray, np.ndarray]:
         """The live rows of one document: their offsets (element positions) and vectors."""
         rows = self.rows_of(np.array([key], dtype=np.int64))
@@ -257,6 +268,8 @@ class Segment:
         np.save(directory / "data.npy", self.data)
         if self.offsets is not None:
             np.save(directory / "offsets.npy", self.offsets)
+        if self.ids is not None:
+            self.ids.save(directory)
         if isinstance(self.graph, BinaryGraph):
             self.graph.save(directory)
         elif self.graph is not None:
@@ -276,7 +289,7 @@ class Segment:
             raise ValueError(f"segment {directory} is inconsistent")
         if offsets is not None and len(offsets) != len(keys):
             raise ValueError(f"segment {directory} is inconsistent")
-        return cls(seg_id, keys, data, live, graph, offsets=offsets)
+        return cls(seg_id, keys, data, live, graph, offsets=offsets, ids=SegmentIds.load(directory, len(keys)))
 
 
 _search_thread = threading.local()

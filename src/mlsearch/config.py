@@ -34,6 +34,9 @@ class Settings:
     # Dynamic batching of concurrent predict calls to one deployed model: texts per batch and the longest wait.
     ml_batch_size: int = 32
     ml_batch_wait_ms: float = 1.0
+    # Engine for ONNX models: auto (OpenVINO in bf16 when installed and the CPU has native bf16, else onnxruntime),
+    # onnxruntime or openvino.
+    ml_onnx_backend: str = "auto"
     # Base64 of the 32-byte AES key that encrypts connector credentials (MLSEARCH_MASTER_KEY); empty: a key file
     # created in the data directory (0600) on first use.
     master_key: str = field(default="", repr=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 
 from mlsearch.ml import catalog
 from mlsearch.ml.predictor import PredictInput
-from mlsearch.ml.runtimes import get_runtime
+from mlsearch.ml.runtimes import RuntimeOptions, get_runtime
 
 MINILM = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "minilm_st_embeddings.npy"
@@ -103,3 +104,20 @@ def test_onnx_embeddings_match_sentence_transformers(minilm_onnx_dir: Path, refe
     # One text at a time (no padding, no sorting) gives the same vectors as the batch.
     single = np.stack([predictor.predict(PredictInput(text_docs=[t]))[0][0].data for t in TEXTS[:5]])
     np.testing.assert_allclose(single, got[:5], atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_each_onnx_backend_keeps_parity(minilm_onnx_dir: Path, reference: np.ndarray, backend: str) -> None:
+    """Both engines, forced, equal sentence-transformers: fp32 onnxruntime, and OpenVINO at its default precision
+    (bf16 on this machine's AMX CPU, where it is the default engine)."""
+    config = catalog.get_pretrained(MINILM, "1.0.2", "ONNX").config()
+    predictor = get_runtime("ONNX", RuntimeOptions(onnx_backend=backend)).load(
+        minilm_onnx_dir, "TEXT_EMBEDDING", config
+    )
+    assert predictor.backend == backend
+    got = np.stack([r[0].data for r in predictor.predict(PredictInput(text_docs=TEXTS))])
+    assert _cosines(got, reference).min() >= 0.999
+    # Concurrent callers each borrow their own infer request / share the session without mixing rows up.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        rows = list(pool.map(lambda t: predictor.embed([t])[0], TEXTS[:8]))
+    assert _cosines(np.stack(rows), reference[:8]).min() >= 0.999

@@ -15,7 +15,7 @@ from mlsearch.cli import main
 from mlsearch.errors import IllegalArgumentError
 from mlsearch.ml.export import export_model
 from mlsearch.ml.predictor import ModelConfig, PredictInput
-from mlsearch.ml.runtimes import get_runtime
+from mlsearch.ml.runtimes import RuntimeOptions, get_runtime
 from tests.unit.test_runtimes import VOCAB, _write_tokenizer
 
 TEXTS = ["alpha beta", "gamma delta epsilon zeta eta theta", "iota", "kappa alpha beta gamma delta"]
@@ -97,7 +97,10 @@ def test_cli_export_onnx_prints_hash_and_register_body(
         normalize_result=True,
         all_config=config["all_config"],
     )
-    predictor = get_runtime("ONNX").load(model_dir, "TEXT_EMBEDDING", model_config)
+    # The exported graph must equal the HF model to fp32 precision: checked on onnxruntime's fp32 engine (the bf16
+    # OpenVINO default has its own parity tests against sentence-transformers).
+    fp32 = RuntimeOptions(onnx_backend="onnxruntime")
+    predictor = get_runtime("ONNX", fp32).load(model_dir, "TEXT_EMBEDDING", model_config)
     assert predictor.tokenizer.max_length == 32  # carried by the exported tokenizer.json
     got = np.stack([r[0].data for r in predictor.predict(PredictInput(text_docs=TEXTS))])
     np.testing.assert_allclose(got, _reference(hf_dir, TEXTS), atol=1e-5)

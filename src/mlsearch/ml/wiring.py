@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,10 @@ def _runtime_for(settings: Settings) -> Callable[[str], Runtime]:
     if settings.ml_runtime:
         inner, validates = load_callable(settings.ml_runtime), False
     else:
-        from mlsearch.ml.runtimes import get_runtime
+        from mlsearch.ml.runtimes import RuntimeOptions, get_runtime
 
-        inner, validates = get_runtime, True
+        options = RuntimeOptions(onnx_backend=settings.ml_onnx_backend)  # a bad value stops the node at start-up
+        inner, validates = partial(get_runtime, options=options), True
 
     def runtime_for(model_format: str) -> Runtime:
         return BatchedRuntime(

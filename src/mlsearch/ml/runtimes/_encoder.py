@@ -44,6 +44,7 @@ class EncoderPredictor:
         idf: dict[str, float] | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         on_close: Callable[[], None] | None = None,
+        backend: str = "",
     ) -> None:
         function_name = function_name.upper()
         if function_name not in FUNCTIONS:
@@ -58,6 +59,7 @@ class EncoderPredictor:
         self._idf = idf
         self._chunk_size = max(1, chunk_size)
         self._on_close = on_close
+        self.backend = backend  # the engine running the network (onnxruntime, openvino, torch), for logs and tests
 
     # -- Predictor -------------------------------------------------------------------------------------------------
 

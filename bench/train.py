@@ -11,7 +11,7 @@
   single-threaded (IsolationForest's default n_jobs=None; our compiled loops are serial) on the same arrays in the
   same process. numba compiles our loops on first use (seconds; cached in `__pycache__`, so once per machine):
   both sides run once untimed first, and that first call's time is printed (it is the compile, or the cache load).
-Best of `REPEATS` runs each (the two alternate, so load on the machine hits both). `--quick` uses a tenth of the
+Best of `REPEATS` runs each (the runs of a table take turns, so load on the machine hits them all alike). `--quick` uses a tenth of the
 rows.
 """
 
@@ -27,27 +27,23 @@ from sklearn.ensemble import IsolationForest
 from _common import quick, table
 from mlsearch.ml.algorithms import algorithms
 
-REPEATS = 3
+REPEATS = 5
 
 
-def best(run: Callable[[], object]) -> float:
-    times = []
+def best_interleaved(runs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Best of `REPEATS` runs of each, taking turns so that a busy machine slows all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(samples) for name, samples in times.items()}
 
 
 def best_pair(first: Callable[[], object], second: Callable[[], object]) -> tuple[float, float]:
-    """Best of `REPEATS` runs of each, alternating them so that a busy machine slows both alike."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(REPEATS):
-        for run, into in ((first, times[0]), (second, times[1])):
-            start = time.perf_counter()
-            run()
-            into.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
+    both = best_interleaved({"first": first, "second": second})
+    return both["first"], both["second"]
 
 
 def kmeans_rows(x: np.ndarray) -> list[list[str]]:
@@ -64,11 +60,12 @@ def kmeans_rows(x: np.ndarray) -> list[list[str]]:
         model = SkKMeans(n_clusters=8, max_iter=10, n_init=1, random_state=1, algorithm="lloyd").fit(x)
         return model.predict(x)
 
-    base = best(sklearn)
+    runs = {"sklearn": sklearn, **{d: ours(d) for d in ("EUCLIDEAN", "COSINE", "L1")}}
+    seconds = best_interleaved(runs)
+    base = seconds.pop("sklearn")
     rows = [["k-means sklearn KMeans", f"{base:.3f}", "1.00"]]
-    for distance in ("EUCLIDEAN", "COSINE", "L1"):
-        seconds = best(ours(distance))
-        rows.append([f"k-means mlsearch {distance}", f"{seconds:.3f}", f"{seconds / base:.2f}"])
+    for distance, took in seconds.items():
+        rows.append([f"k-means mlsearch {distance}", f"{took:.3f}", f"{took / base:.2f}"])
     return rows
 
 

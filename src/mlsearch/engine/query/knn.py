@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import array
 import math
+import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from mlsearch.errors import IllegalArgumentError, ParsingError
 
 MAX_K = 10000
 _NUMBER_TYPES = frozenset((int, float))
+_ONE, _ZERO = struct.pack("f", 1.0), struct.pack("f", 0.0)  # how a boolean packs (native order, as `_packer`)
 # Radial searches return at most this many documents per index, like the k-NN plugin's default.
 MAX_RADIAL_RESULTS = 10000
 _KEYS = {
@@ -99,18 +102,35 @@ def parse_knn(body: Any) -> dsl.Query:
 def _vector(value: Any) -> np.ndarray:
     if not isinstance(value, list) or not value:
         raise IllegalArgumentError("[knn] field 'vector' requires to be non-null and non-empty")
-    # array.array's conversion stays in C (faster than np.asarray of a list of floats) and refuses strings, nulls,
-    # arrays and objects; it takes booleans as 1 and 0, so only a vector holding a 0 or a 1 has its types checked
-    # (a per-element loop, even in C, is as dear as the conversion).
+    # A struct of n floats packs the list in C (~3 us for 384 values, against ~10 for array.array and ~8 for
+    # np.array); it takes numbers and booleans and refuses the rest, so any refusal goes to the careful path, whose
+    # error is OpenSearch's.
     try:
-        vector = np.frombuffer(array.array("f", value), dtype=np.float32)
-    except (TypeError, OverflowError):
-        raise IllegalArgumentError("[knn] field 'vector' requires to be an array of finite numbers") from None
-    if not np.isfinite(vector).all() or (
-        ((vector == 0) | (vector == 1)).any() and not _NUMBER_TYPES.issuperset(map(type, value))
+        packed = _packer(len(value)).pack(*value)
+    except (struct.error, TypeError, OverflowError):
+        packed = _careful_pack(value)
+    vector = np.frombuffer(packed, dtype=np.float32)
+    # Booleans pack as 1.0 and 0.0: only a vector whose bytes show one of them has its types checked (a byte search
+    # runs at memory speed; a match across two values only costs the check). A finite sum of squares means every
+    # value is finite (an overflowing one is rechecked).
+    if ((_ONE in packed or _ZERO in packed) and not _NUMBER_TYPES.issuperset(map(type, value))) or not (
+        math.isfinite(vector @ vector) or np.isfinite(vector).all()
     ):
         raise IllegalArgumentError("[knn] field 'vector' requires to be an array of finite numbers")
     return vector
+
+
+@lru_cache(maxsize=64)
+def _packer(n: int) -> struct.Struct:
+    return struct.Struct(f"{n}f")
+
+
+def _careful_pack(value: list[Any]) -> bytes:
+    """array.array refuses strings, nulls, arrays and objects with a TypeError (an out-of-range integer: Overflow)."""
+    try:
+        return array.array("f", value).tobytes()
+    except (TypeError, OverflowError):
+        raise IllegalArgumentError("[knn] field 'vector' requires to be an array of finite numbers") from None
 
 
 def _k(value: Any) -> int:

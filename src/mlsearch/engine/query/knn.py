@@ -21,7 +21,7 @@ import tantivy
 from mlsearch.engine.lexical import KEY_FIELD
 from mlsearch.engine.query import dsl
 from mlsearch.engine.query.compile import Context, compile_query, compiles, nothing
-from mlsearch.engine.vectors import FieldVectors, SearchOptions
+from mlsearch.engine.vectors import FieldVectors, SearchOptions, Segment
 from mlsearch.errors import IllegalArgumentError, ParsingError
 
 MAX_K = 10000
@@ -204,6 +204,22 @@ def knn_matches(q: Knn, ctx: Context, *, in_nested: bool = False) -> tuple[np.nd
 
 def search_knn(q: Knn, ctx: Context, *, in_nested: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """`knn_matches` without counting a query in the k-NN stats (a second look at the same query)."""
+    found = find_knn(q, ctx, in_nested=in_nested)
+    return None if found is None else (found.keys, found.scores)
+
+
+@dataclass(frozen=True, slots=True)
+class KnnFound:
+    """What a knn query found in one index: keys and scores, best first, and, when they all come from one segment
+    with one row per document, that segment and their rows (see `FieldVectors.search_found`)."""
+
+    keys: np.ndarray
+    scores: np.ndarray
+    where: tuple[Segment, np.ndarray] | None = None
+
+
+def find_knn(q: Knn, ctx: Context, *, in_nested: bool = False) -> KnnFound | None:
+    """`search_knn`, with where the documents were found (the k-NN stats are the caller's)."""
     vectors = field_vectors(q, ctx)
     if vectors is None or (vectors.spec.nested and not in_nested):
         return None
@@ -215,8 +231,9 @@ def search_knn(q: Knn, ctx: Context, *, in_nested: bool = False) -> tuple[np.nda
         if len(allowed) == 0:
             return None
     query = vectors.query_row(q.vector)
+    where = None
     if q.k is not None:
-        keys, dists = vectors.search(query, q.k, allowed, _options(q, vectors, ctx))
+        keys, dists, where = vectors.search_found(query, q.k, allowed, _options(q, vectors, ctx))
         scores = spec.space.scores(dists)
     else:
         keys, dists = vectors.within(query, _radius(q, vectors), allowed, MAX_RADIAL_RESULTS)
@@ -224,7 +241,7 @@ def search_knn(q: Knn, ctx: Context, *, in_nested: bool = False) -> tuple[np.nda
         if q.min_score is not None:
             keep = scores >= q.min_score
             keys, scores = keys[keep], scores[keep]
-    return keys, scores * q.boost if q.boost != 1.0 else scores
+    return KnnFound(keys, scores * q.boost if q.boost != 1.0 else scores, where)
 
 
 def field_vectors(q: Knn, ctx: Context) -> FieldVectors | None:
@@ -264,9 +281,13 @@ def _options(q: Knn, vectors: FieldVectors, ctx: Context) -> SearchOptions:
     settings = ctx.vectors.settings()
     ef = q.ef_search or vectors.spec.ef_search or int(settings.get("index.knn.algo_param.ef_search", 100))
     oversample = q.rescore if isinstance(q.rescore, float) else vectors.spec.graph.quant.oversample
-    return SearchOptions(
-        ef_search=ef, nprobes=q.nprobes or vectors.spec.nprobes, oversample=oversample, rescore=q.rescore is not False
-    )
+    return _search_options(ef, q.nprobes or vectors.spec.nprobes, oversample, q.rescore is not False)
+
+
+@lru_cache(maxsize=1024)
+def _search_options(ef: int, nprobes: int, oversample: float, rescore: bool) -> SearchOptions:
+    """SearchOptions are immutable: one per combination, not one per query."""
+    return SearchOptions(ef_search=ef, nprobes=nprobes, oversample=oversample, rescore=rescore)
 
 
 def _radius(q: Knn, vectors: FieldVectors) -> float:

@@ -135,22 +135,33 @@ class Segment:
         self, space: Space, query: np.ndarray, k: int, mask: np.ndarray, opts: SearchOptions, filtered: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """The nearest k allowed rows: keys and engine distances, nearest first."""
+        if self.offsets is not None:
+            allowed = int(np.count_nonzero(mask)) if mask is not self.live else self.live_count
+            if allowed == 0 or k <= 0:
+                return _EMPTY
+            return self._search_grouped(space, query, k, mask, allowed, opts, filtered)
+        rows, dists = self.search_rows(space, query, k, mask, opts, filtered)
+        return self.keys[rows], dists
+
+    def search_rows(
+        self, space: Space, query: np.ndarray, k: int, mask: np.ndarray, opts: SearchOptions, filtered: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`search` of a segment with one row per document, as rows (int64) rather than keys."""
         allowed = int(np.count_nonzero(mask)) if mask is not self.live else self.live_count
         if allowed == 0 or k <= 0:
             return _EMPTY
-        if self.offsets is not None:
-            return self._search_grouped(space, query, k, mask, allowed, opts, filtered)
         if self.graph is None or allowed <= k or (filtered and self._exact_is_cheaper(allowed)):
             return self._exact(space, query, k, mask)
         rows, dists = self._approximate(space, query, k, mask, allowed, opts)
         if len(rows) < min(k, allowed):
             return self._exact(space, query, k, mask)  # a sparse filter starved the graph walk
-        return self.keys[rows], dists
+        return rows, dists
 
     def _exact_is_cheaper(self, allowed: int) -> bool:
         return allowed * self.data.shape[1] <= MAX_EXACT_COMPUTATIONS
 
     def _exact(self, space: Space, query: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest k rows of `mask`, measured one by one: rows and distances."""
         rows = np.flatnonzero(mask)
         best_rows, best_d = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         for start in range(0, len(rows), _CHUNK):
@@ -159,7 +170,7 @@ class Segment:
             best_rows = np.concatenate([best_rows, chunk])
             best_d = np.concatenate([best_d, d.astype(np.float32, copy=False)])
             best_rows, best_d = _top(best_rows, best_d, k)
-        return self.keys[best_rows], best_d
+        return best_rows, best_d
 
     def _search_grouped(
         self,

@@ -100,10 +100,7 @@ def _lean_hits(
         return None
     # tantivy holds scores as float32; the general path's hits carry those values, ordered by score, ties by key.
     scores32 = found.scores.astype(np.float32)
-    ranked = sorted(zip((-scores32).tolist(), keys.tolist(), range(len(keys)), strict=True))
-    if req.min_score is not None:
-        floor = -float(np.float32(req.min_score))
-        ranked = [r for r in ranked if r[0] <= floor]
+    ranked = _ranked(scores32, keys, req.min_score)
     body = total_body(len(ranked), req)
     page = ranked[req.from_ : window]
     if index.store.max_seq_no > settled:
@@ -113,17 +110,28 @@ def _lean_hits(
     name = index.name
     values = list(scores32)  # numpy float32 scalars, as `_hits_body` renders `_score`
     if req.fetch.stored_none:
-        hits = [{"_index": name, "_score": values[i]} for _, _, i in page]
+        hits = [{"_index": name, "_score": values[i]} for i in page]
     else:
-        ids = _page_ids(index, query, found, [i for _, _, i in page])
+        ids = _page_ids(index, query, found, page)
         if ids is None:
             return None
-        hits = [
-            {"_index": name, "_id": doc_id, "_score": values[i]} for (_, _, i), doc_id in zip(page, ids, strict=True)
-        ]
+        hits = [{"_index": name, "_id": doc_id, "_score": values[i]} for i, doc_id in zip(page, ids, strict=True)]
     body["max_score"] = hits[0]["_score"]
     body["hits"] = hits
     return body
+
+
+def _ranked(scores32: np.ndarray, keys: np.ndarray, min_score: float | None) -> list[int]:
+    """Positions of the matches at or above `min_score`, by score, ties by key (`_order` within one index)."""
+    negated = (-scores32).tolist()
+    if negated == sorted(set(negated)):  # no ties and in order, as the field search mostly answers
+        ranked = list(range(len(negated)))
+    else:
+        ranked = [i for _, _, i in sorted(zip(negated, keys.tolist(), range(len(negated)), strict=True))]
+    if min_score is not None:
+        floor = -float(np.float32(min_score))
+        ranked = [i for i in ranked if negated[i] <= floor]
+    return ranked
 
 
 def _page_ids(index: Index, query: Knn, found: KnnFound, page: list[int]) -> list[str] | None:

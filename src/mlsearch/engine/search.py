@@ -88,7 +88,7 @@ def execute(
         return execute_hybrid(indices, req, fusion, aggs_runner)
     from mlsearch.engine.knn_search import execute_knn, is_plain_knn  # it builds on this module
 
-    if is_plain_knn(req) and not any(req.raw.get(k) for k in _FULL_PATH_KEYS):
+    if is_plain_knn(req) and not any(map(req.raw.get, _FULL_PATH_KEYS)):
         return execute_knn(indices, req)
     started = time.perf_counter()
     window = req.from_ + req.size

@@ -79,7 +79,7 @@ def parse_knn(body: Any) -> dsl.Query:
         if key not in _KEYS:
             raise ParsingError(f"[knn] unknown token [{key}] after [{name}]")
     k, max_distance, min_score = spec.get("k"), spec.get("max_distance"), spec.get("min_score")
-    if sum(v is not None for v in (k, max_distance, min_score)) != 1:
+    if (k is not None) + (max_distance is not None) + (min_score is not None) != 1:
         raise IllegalArgumentError("[knn] requires exactly one of k, distance or score to be set")
     ef_search, nprobes = _method_parameters(spec.get("method_parameters"))
     rescore = _rescore(spec.get("rescore"), radial=k is None)
@@ -93,7 +93,7 @@ def parse_knn(body: Any) -> dsl.Query:
         ef_search=ef_search,
         nprobes=nprobes,
         ignore_unmapped=spec.get("ignore_unmapped") in (True, "true"),
-        boost=_number("boost", spec.get("boost", 1.0)),
+        boost=_number("boost", spec["boost"]) if "boost" in spec else 1.0,
         rescore=rescore,
         expand_nested_docs=spec.get("expand_nested_docs") in (True, "true"),
     )

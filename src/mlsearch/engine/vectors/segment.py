@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # efficient filtering does (MAX_DISTANCE_COMPUTATIONS = 2,048,000 / dimension filtered documents).
 MAX_EXACT_COMPUTATIONS = 2_048_000
 _CHUNK = 65_536
+_SMALL_TOP = 64  # up to this many distances, `_top` checks in Python whether they are in order already
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
 
 
@@ -329,6 +330,10 @@ def _top(rows: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     if len(d) > k:
         part = np.argpartition(d, k - 1)[:k]
         rows, d = rows[part], d[part]
+    elif len(d) <= _SMALL_TOP:
+        listed = d.tolist()
+        if listed == sorted(set(listed)):  # strictly ascending, as a graph search mostly answers: nothing to order
+            return rows, d
     order = np.lexsort((rows, d))
     return rows[order], d[order]
 
@@ -389,6 +394,8 @@ def graph_search(
     dists = np.empty(k, dtype=np.float32)
     labels = np.empty(k, dtype=np.int64)
     graph.search_c(1, faiss.swig_ptr(query), k, faiss.swig_ptr(dists), faiss.swig_ptr(labels), params)
+    if labels[-1] >= 0:  # a full answer (faiss's result heaps put a short answer's -1 padding last)
+        return labels, dists
     keep = labels >= 0
     return labels[keep], dists[keep]
 

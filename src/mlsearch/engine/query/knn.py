@@ -111,11 +111,10 @@ def _vector(value: Any) -> np.ndarray:
         packed = _careful_pack(value)
     vector = np.frombuffer(packed, dtype=np.float32)
     # Booleans pack as 1.0 and 0.0: only a vector whose bytes show one of them has its types checked (a byte search
-    # runs at memory speed; a match across two values only costs the check). A finite sum of squares means every
-    # value is finite (an overflowing one is rechecked).
-    if ((_ONE in packed or _ZERO in packed) and not _NUMBER_TYPES.issuperset(map(type, value))) or not (
-        math.isfinite(vector @ vector) or np.isfinite(vector).all()
-    ):
+    # runs at memory speed; a match across two values only costs the check).
+    if ((_ONE in packed or _ZERO in packed) and not _NUMBER_TYPES.issuperset(map(type, value))) or not np.isfinite(
+        vector
+    ).all():
         raise IllegalArgumentError("[knn] field 'vector' requires to be an array of finite numbers")
     return vector
 

@@ -104,3 +104,66 @@ def test_lean_parse_matches_the_full_parse(body: Any, monkeypatch: pytest.Monkey
     lean = _outcome(body)
     monkeypatch.setattr(search_request, "_LEAN_KEYS", frozenset())  # every body takes the full parse
     assert lean == _outcome(body)
+
+
+# ---- the hot path's shortcuts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["l2", "innerproduct", "cosinesimil"])
+def test_flat_graph_distances_are_faiss_own(name: str) -> None:
+    """A graph over float32 vectors answers with faiss's exact distances, which the k-NN plugin turns into scores:
+    they are what faiss's flat kernel measures for the same rows (bit for bit), nearest first, ties by key."""
+    import faiss
+
+    from mlsearch.engine.vectors import SearchOptions, space
+    from tests.unit.test_vectors import _clustered, _segment
+
+    data = _clustered(3000, 24, seed=5)
+    seg = _segment(data, graph=True, name=name)
+    sp = space(name)
+    flat = faiss.IndexFlat(24, sp.faiss_metric)
+    flat.add(np.ascontiguousarray(seg.data))
+    for q in sp.prepare(data[[3, 1500, 2999]] + 0.25):
+        rows, dists = seg.search_rows(sp, q, 10, seg.live, SearchOptions(ef_search=64), False)
+        measured = np.empty((1, 10), dtype=np.float32)
+        flat.compute_distance_subset(1, faiss.swig_ptr(q), 10, faiss.swig_ptr(measured), faiss.swig_ptr(rows.copy()))
+        assert dists.tolist() == sp.from_faiss(measured[0]).tolist()
+        pairs = list(zip(dists.tolist(), rows.tolist(), strict=True))
+        assert pairs == sorted(pairs)
+
+
+def test_field_search_says_where_it_found_the_documents() -> None:
+    """One segment with one row per document: the rows come back with the keys (the hits' `_id`s are read by row);
+    several segments: no rows, the keys alone."""
+    from mlsearch.engine.vectors import FieldSpec, FieldVectors, SearchOptions, space
+    from mlsearch.engine.vectors.segment import GraphSpec
+    from tests.unit.test_vectors import _clustered, _segment
+
+    data = _clustered(600, 8, seed=7)
+    keys = np.arange(0, 1800, 3, dtype=np.int64)
+    seg = _segment(data, keys=keys, graph=True)
+    spec = FieldSpec("v", 8, "float", space("l2"), "faiss", GraphSpec(), None, True)
+    field = FieldVectors(spec, (seg,))
+    found_keys, dists, where = field.search_found(data[5], 10, None, SearchOptions())
+    assert where is not None and where[0] is seg and keys[where[1]].tolist() == found_keys.tolist()
+    assert (found_keys.tolist(), dists.tolist()) == tuple(
+        x.tolist() for x in field.search(data[5], 10, None, SearchOptions())
+    )
+    two = FieldVectors(spec, (seg, _segment(data[:5] + 100, keys=np.arange(5000, 5005, dtype=np.int64))))
+    assert two.search_found(data[5], 10, None, SearchOptions())[2] is None
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [[1, True], [False, 0.5], [0.5, "1"], [0.5, None], [[0.5], 1.0], [0.5, {}], [1e40, 0.5], [10**400, 0.5]],
+)
+def test_packed_query_vectors_keep_opensearch_errors(vector: list[Any]) -> None:
+    body = {"query": {"knn": {"v": {"vector": vector, "k": 1}}}}
+    with pytest.raises(IllegalArgumentError, match="requires to be an array of finite numbers"):
+        parse_request(body)
+
+
+@pytest.mark.parametrize("vector", [[0, 1, 2], [1.0, 0.0, -0.0], [0.5, 2.0, 3], [3.4e38, -3.4e38, 1e-45]])
+def test_packed_query_vectors_are_float32(vector: list[Any]) -> None:
+    got = parse_request({"query": {"knn": {"v": {"vector": vector, "k": 1}}}}).query.vector  # type: ignore[attr-defined]
+    assert got.dtype == np.float32 and got.tolist() == np.asarray(vector, dtype=np.float32).tolist()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mlsearch.engine.index import Index
-from mlsearch.engine.query.knn import Knn, knn_matches
+from mlsearch.engine.query.knn import Knn, KnnFound, find_knn, knn_matches
 from mlsearch.engine.search import Hit, SearchRequest, _check_window, _hits_body, _order, context_for, total_body
 
 # Up to this many matches are ordered as Python lists; numpy's fixed cost per call only pays past it.
@@ -48,11 +48,17 @@ def execute_knn(indices: Sequence[Index], req: SearchRequest) -> dict[str, Any]:
     query: Knn = req.query  # type: ignore[assignment]  # is_plain_knn checked it
     # Read before searching: when the store has had no write since, every hit is live and unchanged.
     settled = [index.vectors.checkpoint for index in indices]
-    matches = [knn_matches(query, context_for(index)) for index in indices]
     if len(indices) == 1 and _ids_only(req) and query.filter is None:
-        lean = _lean_hits(indices[0], query, matches[0], req, window, settled[0])
+        ctx = context_for(indices[0])
+        if ctx.vectors is not None:
+            ctx.vectors.stats.bump("knn_query_requests")  # as `knn_matches` counts it
+        found = find_knn(query, ctx)
+        lean = _lean_hits(indices[0], query, found, req, window, settled[0])
         if lean is not None:
             return _response(started, 1, lean)
+        matches: list[_Found] = [None if found is None else (found.keys, found.scores)]
+    else:
+        matches = [knn_matches(query, context_for(index)) for index in indices]
     total = 0
     hits: list[Hit] = []
     for index, found in zip(indices, matches, strict=True):
@@ -83,21 +89,18 @@ def _ids_only(req: SearchRequest) -> bool:
 
 
 def _lean_hits(
-    index: Index, query: Knn, found: _Found, req: SearchRequest, window: int, settled: int
+    index: Index, query: Knn, found: KnnFound | None, req: SearchRequest, window: int, settled: int
 ) -> dict[str, Any] | None:
     """The `hits` object of a one-index, ids-only request, as `_hits_body` renders it; None when a hit's `_id` is
     not at hand (or writes came after the searched snapshot): the general rendering reads the store then."""
     if found is None:
         return total_body(0, req) | {"max_score": None, "hits": []}
-    keys, scores = found
+    keys = found.keys
     if len(keys) > _SMALL:
         return None
     # tantivy holds scores as float32; the general path's hits carry those values, ordered by score, ties by key.
-    scores32 = scores.astype(np.float32)
-    ranked = sorted(zip((-scores32).tolist(), keys.tolist(), range(len(keys)), strict=True))
-    if req.min_score is not None:
-        floor = -float(np.float32(req.min_score))
-        ranked = [r for r in ranked if r[0] <= floor]
+    scores32 = found.scores.astype(np.float32)
+    ranked = _ranked(scores32, keys, req.min_score)
     body = total_body(len(ranked), req)
     page = ranked[req.from_ : window]
     if index.store.max_seq_no > settled:
@@ -107,16 +110,42 @@ def _lean_hits(
     name = index.name
     values = list(scores32)  # numpy float32 scalars, as `_hits_body` renders `_score`
     if req.fetch.stored_none:
-        hits = [{"_index": name, "_score": values[i]} for _, _, i in page]
+        hits = [{"_index": name, "_score": values[i]} for i in page]
     else:
-        vectors = index.vectors.field(query.field)
-        ids = {} if vectors is None else vectors.ids_of(keys)  # at most _SMALL: all of them, in one go
-        if len(ids) < len(keys):
+        ids = _page_ids(index, query, found, page)
+        if ids is None:
             return None
-        hits = [{"_index": name, "_id": ids[k], "_score": values[i]} for _, k, i in page]
+        hits = [{"_index": name, "_id": doc_id, "_score": values[i]} for i, doc_id in zip(page, ids, strict=True)]
     body["max_score"] = hits[0]["_score"]
     body["hits"] = hits
     return body
+
+
+def _ranked(scores32: np.ndarray, keys: np.ndarray, min_score: float | None) -> list[int]:
+    """Positions of the matches at or above `min_score`, by score, ties by key (`_order` within one index)."""
+    negated = (-scores32).tolist()
+    if negated == sorted(set(negated)):  # no ties and in order, as the field search mostly answers
+        ranked = list(range(len(negated)))
+    else:
+        ranked = [i for _, _, i in sorted(zip(negated, keys.tolist(), range(len(negated)), strict=True))]
+    if min_score is not None:
+        floor = -float(np.float32(min_score))
+        ranked = [i for i in ranked if negated[i] <= floor]
+    return ranked
+
+
+def _page_ids(index: Index, query: Knn, found: KnnFound, page: list[int]) -> list[str] | None:
+    """The `_id`s of the found documents at positions `page`: by row from the segment's id table when the search
+    says where it found them, else by key from the field's segments; None when some are not known there."""
+    if found.where is not None and found.where[0].ids is not None:
+        segment, rows = found.where
+        return segment.ids.at(rows[page])
+    vectors = index.vectors.field(query.field)
+    by_key = {} if vectors is None else vectors.ids_of(found.keys)  # at most _SMALL: all of them, in one go
+    if len(by_key) < len(found.keys):
+        return None
+    keys = found.keys.tolist()
+    return [by_key[keys[i]] for i in page]
 
 
 def _ids(hits: list[Hit], field: str) -> dict[str, dict[int, str]]:

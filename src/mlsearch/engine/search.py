@@ -7,6 +7,8 @@ import heapq
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -86,10 +88,9 @@ def execute(
         from mlsearch.engine.hybrid_search import execute_hybrid  # it builds on this module
 
         return execute_hybrid(indices, req, fusion, aggs_runner)
-    from mlsearch.engine.knn_search import execute_knn, is_plain_knn  # it builds on this module
-
-    if is_plain_knn(req) and not any(req.raw.get(k) for k in _FULL_PATH_KEYS):
-        return execute_knn(indices, req)
+    knn = _knn_search()
+    if knn.is_plain_knn(req) and not any(map(req.raw.get, _FULL_PATH_KEYS)):
+        return knn.execute_knn(indices, req)
     started = time.perf_counter()
     window = req.from_ + req.size
     _check_window(indices, window)
@@ -232,6 +233,15 @@ def render_hits(
         req,
         {index.name: (_Plan(query, query, None), searcher)},
     )
+
+
+@cache
+def _knn_search() -> ModuleType:
+    """`engine.knn_search`, which builds on this module: imported on first use, then held (an import statement in
+    `execute` cost ~1 us a search)."""
+    import mlsearch.engine.knn_search as module
+
+    return module
 
 
 def _check_window(indices: Sequence[Index], window: int) -> None:

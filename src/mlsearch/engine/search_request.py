@@ -58,6 +58,7 @@ _UNSUPPORTED = {
 _LEAN_KEYS = frozenset(("query", "size", "from", "_source"))
 # Body keys the knn fast path knows nothing of: their requests take the general path.
 _FULL_PATH_KEYS = ("collapse", "rescore", "terminate_after", "indices_boost")
+_NO_FETCH = FetchFields()  # immutable: one for every request that asks for no fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,8 @@ def _parse_lean(body: dict[str, Any]) -> SearchRequest:
         raise IllegalArgumentError(f"[size] parameter cannot be negative, found [{size}]")
     if from_ < 0:
         raise IllegalArgumentError(f"[from] parameter cannot be negative, found [{from_}]")
-    return SearchRequest(query=query, from_=from_, size=size, source=SourceFilter.parse(body.get("_source")), raw=body)
+    source = SourceFilter.parse(body.get("_source"))
+    return SearchRequest(query=query, from_=from_, size=size, source=source, raw=body, fetch=_NO_FETCH)
 
 
 def _extras(body: dict[str, Any]) -> dict[str, Any]:

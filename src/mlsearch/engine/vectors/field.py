@@ -191,19 +191,30 @@ class FieldVectors:
         self, query: np.ndarray, k: int, allowed: np.ndarray | None, opts: SearchOptions
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest live documents (restricted to the `allowed` keys): keys and engine distances."""
+        keys, dists, _ = self.search_found(query, k, allowed, opts)
+        return keys, dists
+
+    def search_found(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None, opts: SearchOptions
+    ) -> tuple[np.ndarray, np.ndarray, tuple[Segment, np.ndarray] | None]:
+        """`search`, plus where the documents were found when that is one segment with one row per document: the
+        segment and the rows (their `_id`s then come from the segment's id table, with no search over keys)."""
         segments = self.segments
         if len(segments) == 1 and allowed is None:  # the common case once merged: no masks, no merge
             seg = segments[0]
             if seg.graph is not None:
                 self.on_graph(seg)
-            return seg.search(self.spec.space, query, k, seg.live, opts, False)
+            if seg.offsets is None:
+                rows, dists = seg.search_rows(self.spec.space, query, k, seg.live, opts, False)
+                return seg.keys[rows], dists, (seg, rows)
+            return *seg.search(self.spec.space, query, k, seg.live, opts, False), None
         parts = []
-        for seg in self.segments:
+        for seg in segments:
             mask = seg.allowed_mask(allowed)
             if seg.graph is not None:
                 self.on_graph(seg)
             parts.append(seg.search(self.spec.space, query, k, mask, opts, allowed is not None))
-        return _merge(parts, k)
+        return *_merge(parts, k), None
 
     def within(
         self, query: np.ndarray, max_distance: float, allowed: np.ndarray | None, limit: int

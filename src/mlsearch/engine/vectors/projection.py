@@ -161,12 +161,11 @@ class VectorIndex:
     # ---- graph cache accounting (the k-NN stats API) ---------------------------------------------------------
 
     def _touch(self, path: str, seg: Segment) -> None:
-        self.stats.bump("graph_query_requests")
         key = (path, seg.id)
         if key in self._loaded:
-            self.stats.bump("hit_count")
+            self.stats.bump_each("graph_query_requests", "hit_count")  # every query: one lock, not two
             return
-        self.stats.bump("miss_count")
+        self.stats.bump_each("graph_query_requests", "miss_count")
         self._load_graph(key, seg)
 
     def _load_graph(self, key: tuple[str, int], seg: Segment) -> None:

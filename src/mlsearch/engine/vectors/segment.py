@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # efficient filtering does (MAX_DISTANCE_COMPUTATIONS = 2,048,000 / dimension filtered documents).
 MAX_EXACT_COMPUTATIONS = 2_048_000
 _CHUNK = 65_536
+_SMALL_TOP = 64  # up to this many distances, `_top` checks in Python whether they are in order already
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
 
 
@@ -135,22 +136,33 @@ class Segment:
         self, space: Space, query: np.ndarray, k: int, mask: np.ndarray, opts: SearchOptions, filtered: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """The nearest k allowed rows: keys and engine distances, nearest first."""
+        if self.offsets is not None:
+            allowed = int(np.count_nonzero(mask)) if mask is not self.live else self.live_count
+            if allowed == 0 or k <= 0:
+                return _EMPTY
+            return self._search_grouped(space, query, k, mask, allowed, opts, filtered)
+        rows, dists = self.search_rows(space, query, k, mask, opts, filtered)
+        return self.keys[rows], dists
+
+    def search_rows(
+        self, space: Space, query: np.ndarray, k: int, mask: np.ndarray, opts: SearchOptions, filtered: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`search` of a segment with one row per document, as rows (int64) rather than keys."""
         allowed = int(np.count_nonzero(mask)) if mask is not self.live else self.live_count
         if allowed == 0 or k <= 0:
             return _EMPTY
-        if self.offsets is not None:
-            return self._search_grouped(space, query, k, mask, allowed, opts, filtered)
         if self.graph is None or allowed <= k or (filtered and self._exact_is_cheaper(allowed)):
             return self._exact(space, query, k, mask)
         rows, dists = self._approximate(space, query, k, mask, allowed, opts)
         if len(rows) < min(k, allowed):
             return self._exact(space, query, k, mask)  # a sparse filter starved the graph walk
-        return self.keys[rows], dists
+        return rows, dists
 
     def _exact_is_cheaper(self, allowed: int) -> bool:
         return allowed * self.data.shape[1] <= MAX_EXACT_COMPUTATIONS
 
     def _exact(self, space: Space, query: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest k rows of `mask`, measured one by one: rows and distances."""
         rows = np.flatnonzero(mask)
         best_rows, best_d = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         for start in range(0, len(rows), _CHUNK):
@@ -159,7 +171,7 @@ class Segment:
             best_rows = np.concatenate([best_rows, chunk])
             best_d = np.concatenate([best_d, d.astype(np.float32, copy=False)])
             best_rows, best_d = _top(best_rows, best_d, k)
-        return self.keys[best_rows], best_d
+        return best_rows, best_d
 
     def _search_grouped(
         self,
@@ -216,11 +228,13 @@ class Segment:
         params = _params(self.graph, opts, want, selector)
         binary = isinstance(self.graph, BinaryGraph)
         rows, raw = self.graph.search(query, want, params) if binary else graph_search(self.graph, query, want, params)
-        if not opts.rescore:
-            return _top(rows, space.from_hamming(raw) if binary else space.from_faiss(raw), k)
-        # Re-measure the found rows exactly (the float32 vectors, memory-mapped): rescoring of quantized graphs,
-        # and for flat graphs a score that never depends on the path that found the document (faiss computes L2
-        # through norms, which differs from the exact path in the last bits).
+        if binary and not opts.rescore:
+            return _top(rows, space.from_hamming(raw), k)
+        if not (opts.rescore and self.quantized):
+            # A graph over the float32 vectors measured them exactly: its distances are the scores, as the k-NN
+            # plugin reports faiss's own (re-measuring cost ~7 us a query and could only move the last bit).
+            return _top(rows, space.from_faiss(raw), k)
+        # Rescoring of quantized graphs: the candidates re-measured on the float32 vectors (memory-mapped).
         return _top(rows, space.distances(self.data[rows], query).astype(np.float32, copy=False), k)
 
     def within(
@@ -316,6 +330,10 @@ def _top(rows: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     if len(d) > k:
         part = np.argpartition(d, k - 1)[:k]
         rows, d = rows[part], d[part]
+    elif len(d) <= _SMALL_TOP:
+        listed = d.tolist()
+        if listed == sorted(set(listed)):  # strictly ascending, as a graph search mostly answers: nothing to order
+            return rows, d
     order = np.lexsort((rows, d))
     return rows[order], d[order]
 
@@ -376,6 +394,8 @@ def graph_search(
     dists = np.empty(k, dtype=np.float32)
     labels = np.empty(k, dtype=np.int64)
     graph.search_c(1, faiss.swig_ptr(query), k, faiss.swig_ptr(dists), faiss.swig_ptr(labels), params)
+    if labels[-1] >= 0:  # a full answer (faiss's result heaps put a short answer's -1 padding last)
+        return labels, dists
     keep = labels >= 0
     return labels[keep], dists[keep]
 

@@ -40,6 +40,13 @@ class KnnStats:
         with self._lock:
             self.counts[name] += by
 
+    def bump_each(self, *names: str) -> None:
+        """Add one to each of `names` (one lock for several counters of the same event)."""
+        with self._lock:
+            counts = self.counts
+            for name in names:
+                counts[name] += 1
+
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counts)

@@ -48,11 +48,14 @@ def test_segment_ids_follow_refresh_merge_reload_catch_up_and_rebuild(tmp_path: 
     again.recover(store)  # reload the segment files, catch up from the store
     _ids_everywhere(again, store)
     assert again.field("v").ids_of(np.array([store.get("é3").key])) == {store.get("é3").key: "é3"}
+    again.settle()
+    again.close()  # one projection per directory at a time: its merger removes segment directories
     for f in (tmp_path / "vectors").rglob("id_offsets.npy"):
         f.write_bytes(b"garbage")  # damaged: rebuilt from the store
     rebuilt = _projection(tmp_path)
     rebuilt.recover(store)
     _ids_everywhere(rebuilt, store)
+    rebuilt.close()
     store.close()
 
 

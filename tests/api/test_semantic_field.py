@@ -270,3 +270,78 @@ def test_a_failing_model_call_fails_the_document(nclient: OpenSearch, tokenizer_
         assert nclient.count(index=index)["count"] == 0
     finally:
         nclient.indices.delete(index=index)
+
+
+def test_batch_size_setting_and_skip_existing_embedding(nclient: OpenSearch, minilm_id: str) -> None:
+    index = "semantic-batch"
+    field = {"type": "semantic", "model_id": minilm_id, "skip_existing_embedding": True}
+    nclient.indices.create(
+        index=index,
+        body={
+            "settings": {"index.knn": True, "index.neural_search.semantic_ingest_batch_size": 2},
+            "mappings": {"properties": {"p": field}},
+        },
+    )
+    try:
+        # texts no other test embeds: the node's embedding cache would answer for those
+        texts = [f"batch sentence number {i} about rivers and mountains" for i in range(5)]
+        lines = []
+        for i, text in enumerate(texts):
+            lines += [json.dumps({"index": {"_id": str(i)}}), json.dumps({"p": text})]
+        before = _stats_predicts(nclient, minilm_id)
+        assert nclient.bulk(index=index, body="\n".join(lines) + "\n", params={"refresh": "true"})["errors"] is False
+        assert _stats_predicts(nclient, minilm_id) - before == 3  # 5 documents in batches of 2
+        # the same text again makes no model call (stored embedding reused, or the embedding cache); a new text does
+        before = _stats_predicts(nclient, minilm_id)
+        nclient.index(index=index, id="0", body={"p": texts[0]}, params={"refresh": "true"})
+        assert _stats_predicts(nclient, minilm_id) == before
+        assert len(nclient.get(index=index, id="0")["_source"]["p_semantic_info"]["embedding"]) == 384
+        fresh = "a different sentence about deserts at noon"
+        nclient.index(index=index, id="0", body={"p": fresh}, params={"refresh": "true"})
+        assert _stats_predicts(nclient, minilm_id) == before + 1
+        got = np.asarray(nclient.get(index=index, id="0")["_source"]["p_semantic_info"]["embedding"], np.float32)
+        np.testing.assert_allclose(got, embed(nclient, minilm_id, [fresh])[0], atol=1e-5)
+        status, err = _error(
+            lambda: nclient.indices.put_settings(
+                index=index, body={"index.neural_search.semantic_ingest_batch_size": 0}
+            )
+        )
+        assert status == 400 and err["type"] == "illegal_argument_exception"
+    finally:
+        nclient.indices.delete(index=index)
+
+
+def test_dense_embedding_config_and_raw_field_type(nclient: OpenSearch, minilm_id: str) -> None:
+    index = "semantic-config"
+    field = {
+        "type": "semantic",
+        "model_id": minilm_id,
+        "search_model_id": minilm_id,
+        "raw_field_type": "keyword",
+        "dense_embedding_config": {"method": {"name": "hnsw", "engine": "faiss", "parameters": {"m": 8}}},
+    }
+    nclient.indices.create(
+        index=index, body={"settings": {"index.knn": True}, "mappings": {"properties": {"p": field}}}
+    )
+    try:
+        props = nclient.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+        assert props["p"]["raw_field_type"] == "keyword"
+        assert props["p_semantic_info"]["properties"]["embedding"]["method"] == {
+            "engine": "faiss",
+            "space_type": "l2",
+            "name": "hnsw",
+            "parameters": {"m": 8},
+        }
+        for i, text in enumerate(TEXTS[:3]):
+            nclient.index(index=index, id=str(i), body={"p": text})
+        nclient.indices.refresh(index=index)
+        # keyword raw field: exact term only
+        hits = nclient.search(index=index, body={"query": {"term": {"p": TEXTS[1]}}})["hits"]["hits"]
+        assert [h["_id"] for h in hits] == ["1"]
+        body = {"query": {"neural": {"p": {"query_text": "cowboy at a rodeo", "k": 1}}}, "size": 1}
+        assert [h["_id"] for h in nclient.search(index=index, body=body)["hits"]["hits"]] == ["0"]
+        bad = {"type": "semantic", "model_id": minilm_id, "dense_embedding_config": {"dimension": 3}}
+        status, err = _error(lambda: nclient.indices.put_mapping(index=index, body={"properties": {"q": bad}}))
+        assert (status, err["type"]) == (400, "mapper_parsing_exception")
+    finally:
+        nclient.indices.delete(index=index)

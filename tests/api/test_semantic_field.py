@@ -251,6 +251,22 @@ def test_sparse_semantic_field(nclient: OpenSearch, tokenizer_site: tuple[str, s
         body = {"query": {"neural": {"t": {"query_text": "Hello, World!"}}}}
         got = {h["_id"]: h["_score"] for h in nclient.search(index=index, body=body)["hits"]["hits"]}
         assert got == pytest.approx(want)
+        # an analyzer instead of the model at query time: every token weighs 1
+        spec = {"query_text": "hello world", "semantic_field_search_analyzer": "standard"}
+        got = {
+            h["_id"]: h["_score"]
+            for h in nclient.search(index=index, body={"query": {"neural": {"t": spec}}})["hits"]["hits"]
+        }
+        ones = {
+            i: sum(_stored(e["embedding"][t]) for t in ("hello", "world") if t in e["embedding"])
+            for i, e in stored.items()
+        }
+        assert got == pytest.approx({i: v for i, v in ones.items() if v})
+        # k-NN options make no sense on a sparse embedding
+        status, err = _error(
+            lambda: nclient.search(index=index, body={"query": {"neural": {"t": {"query_text": "x", "k": 3}}}})
+        )
+        assert status == 400 and "[k]" in err["reason"]
     finally:
         nclient.indices.delete(index=index)
 
@@ -343,5 +359,25 @@ def test_dense_embedding_config_and_raw_field_type(nclient: OpenSearch, minilm_i
         bad = {"type": "semantic", "model_id": minilm_id, "dense_embedding_config": {"dimension": 3}}
         status, err = _error(lambda: nclient.indices.put_mapping(index=index, body={"properties": {"q": bad}}))
         assert (status, err["type"]) == (400, "mapper_parsing_exception")
+    finally:
+        nclient.indices.delete(index=index)
+
+
+def test_semantic_field_inside_an_object(nclient: OpenSearch, minilm_id: str) -> None:
+    index = "semantic-object"
+    mappings = {"properties": {"doc": {"properties": {"body": {"type": "semantic", "model_id": minilm_id}}}}}
+    nclient.indices.create(index=index, body={"settings": {"index.knn": True}, "mappings": mappings})
+    try:
+        props = nclient.indices.get_mapping(index=index)[index]["mappings"]["properties"]["doc"]["properties"]
+        assert set(props) == {"body", "body_semantic_info"}
+        field = nclient.indices.get_field_mapping(index=index, fields="doc.body")[index]["mappings"]["doc.body"]
+        assert field["mapping"]["body"]["type"] == "semantic"
+        for i, text in enumerate(TEXTS[:4]):
+            nclient.index(index=index, id=str(i), body={"doc": {"body": text}})
+        nclient.indices.refresh(index=index)
+        source = nclient.get(index=index, id="3")["_source"]
+        assert source["doc"]["body"] == TEXTS[3] and len(source["doc"]["body_semantic_info"]["embedding"]) == 384
+        body = {"query": {"neural": {"doc.body": {"query_text": "stock prices dropped", "k": 1}}}, "size": 1}
+        assert [h["_id"] for h in nclient.search(index=index, body=body)["hits"]["hits"]] == ["3"]
     finally:
         nclient.indices.delete(index=index)

@@ -405,8 +405,9 @@ def _collect(props: Mapping[str, Any], prefix: str, out: dict[str, Field], objec
 
 
 def _leaf(spec: Mapping[str, Any], path: str, source_path: str) -> Field:
+    params = spec  # a semantic field keeps its own spec (field mapping shows `semantic`) ...
     if spec.get("type") == semantic.TYPE:
-        spec = semantic.raw_spec(spec)  # the raw value is indexed as its raw type; the embedding is a sibling field
+        spec = semantic.raw_spec(spec)  # ... but is indexed as its raw type; the embedding is a sibling field
     ftype = ALIASED_TYPES.get(spec["type"], spec["type"])
     analyzer = str(spec.get("analyzer", "standard"))
     return Field(
@@ -419,7 +420,7 @@ def _leaf(spec: Mapping[str, Any], path: str, source_path: str) -> Field:
         scaling_factor=spec.get("scaling_factor"),
         date_format=spec.get("format"),
         indexed=spec.get("index", True) not in (False, "false") and ftype not in STORED_ONLY_TYPES,
-        params=spec,
+        params=params,
     )
 
 

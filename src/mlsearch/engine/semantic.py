@@ -121,11 +121,19 @@ def raw_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def semantic_fields(props: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """Every semantic field of a properties tree: (full path, its spec)."""
+    for path, spec, _ in semantic_fields_in(props, prefix):
+        yield path, spec
+
+
+def semantic_fields_in(
+    props: Mapping[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Every semantic field of a properties tree: (full path, its spec, the properties holding it)."""
     for name, spec in props.items():
         if not isinstance(spec, dict):
             continue
         path = f"{prefix}{name}"
         if spec.get("type") == TYPE:
-            yield path, spec
+            yield path, spec, props  # type: ignore[misc]
         elif isinstance(spec.get("properties"), dict):
-            yield from semantic_fields(spec["properties"], f"{path}.")
+            yield from semantic_fields_in(spec["properties"], f"{path}.")

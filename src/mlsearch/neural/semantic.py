@@ -50,15 +50,15 @@ def transform_mappings(body: Any, find_model: FindModel) -> Any:
     props = root.get("properties")
     if not isinstance(props, dict):
         return body
-    fields = list(semantic.semantic_fields(props))
-    for path, spec in fields:
+    fields = list(semantic.semantic_fields_in(props))
+    for path, spec, _ in fields:
         semantic.check_names(spec, path)
     models: dict[str, dict[str, Any]] = {}
-    for _, spec in fields:
+    for _, spec, _ in fields:
         model_id = str(spec["model_id"])
         if model_id not in models:
             models[model_id] = _find(find_model, model_id)
-    for path, spec in fields:
+    for path, spec, holder in fields:
         spec.setdefault("raw_field_type", semantic.DEFAULT_RAW_TYPE)
         try:
             info = info_mapping(models[str(spec["model_id"])], str(spec["model_id"]), spec)
@@ -66,7 +66,11 @@ def transform_mappings(body: Any, find_model: FindModel) -> Any:
             raise IllegalArgumentError(
                 f"Failed to transform the mapping for the semantic field at {path} due to {exc.reason}"
             ) from exc
-        _parent_props(props, path)[semantic.info_field_name(path.rsplit(".", 1)[-1], spec)] = info
+        # beside the field, in the properties that hold it (a dotted key `a.b` gets `a.b_semantic_info`)
+        key = next(k for k, v in holder.items() if v is spec)
+        head, _, name = key.rpartition(".")
+        own = semantic.info_field_name(name, spec)
+        holder[f"{head}.{own}" if head else own] = info
     return body
 
 
@@ -75,13 +79,6 @@ def _find(find_model: FindModel, model_id: str) -> dict[str, Any]:
     if doc is None:
         raise StatusError("Failed to find model", status=404)
     return doc
-
-
-def _parent_props(props: dict[str, Any], path: str) -> dict[str, Any]:
-    node = props
-    for part in path.split(".")[:-1]:
-        node = node[part].setdefault("properties", {})
-    return node
 
 
 def model_type(doc: Mapping[str, Any], model_id: str) -> str:

@@ -196,13 +196,16 @@ async def _run_pipelines(node: Node, items: list[_Item]) -> None:
     one call for many documents; a failing document fails only its own item."""
     # One chain per pipeline ids, and per index when the index has semantic fields (its system pipeline).
     chains: dict[tuple[tuple[str, ...], str | None], list[_Item]] = {}
+    semantic_index: dict[str, bool] = {}  # per index, looked up once per request
     for item in items:
         if item.error is not None or item.index is None or item.op is None or item.action not in ("index", "create"):
             continue
         if not isinstance(item.op.source, dict):
             continue  # the engine reports a malformed source
         ids = pipeline_ids(item.index, item.pipeline)
-        semantic = item.index.name if has_semantic(item.index) else None
+        if item.index.name not in semantic_index:
+            semantic_index[item.index.name] = has_semantic(item.index)
+        semantic = item.index.name if semantic_index[item.index.name] else None
         if ids or semantic:
             chains.setdefault((ids, semantic), []).append(item)
     for (ids, _), chain in chains.items():

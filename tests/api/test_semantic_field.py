@@ -131,9 +131,11 @@ def test_mapping_errors(nclient: OpenSearch, minilm_id: str) -> None:
     assert err["reason"] == "model_id is required for the semantic field at p"
     status, err = _error(create({"type": "semantic", "model_id": "no-such-model"}))
     assert (status, err["type"], err["reason"]) == (404, "status_exception", "Failed to find model")
-    status, err = _error(create({"type": "semantic", "model_id": minilm_id, "chunking": True}))
+    status, err = _error(create({"type": "semantic", "model_id": minilm_id, "chunking": "yes"}))
     assert (status, err["type"]) == (400, "mapper_parsing_exception")
-    assert "chunking is not supported" in err["reason"]
+    status, err = _error(create({"type": "semantic", "model_id": minilm_id, "chunking": [{"algorithm": "nope"}]}))
+    assert (status, err["type"]) == (400, "illegal_argument_exception")
+    assert "chunker algorithm [nope] is not supported" in err["reason"]
     status, err = _error(create({"type": "semantic", "model_id": minilm_id, "raw_field_type": "long"}))
     assert (status, err["type"]) == (400, "mapper_parsing_exception")
     status, err = _error(create({"type": "semantic", "model_id": minilm_id, "bogus": 1}))
@@ -271,6 +273,14 @@ def test_sparse_semantic_field(nclient: OpenSearch, tokenizer_site: tuple[str, s
         nclient.indices.delete(index=index)
 
 
+def test_chunking_with_a_sparse_model_is_refused(nclient: OpenSearch, tokenizer_site: tuple[str, str]) -> None:
+    model = _register_tokenizer(nclient, tokenizer_site, deploy=False)
+    body = {"mappings": {"properties": {"t": {"type": "semantic", "model_id": model, "chunking": True}}}}
+    status, err = _error(lambda: nclient.indices.create(index="semantic-sparse-chunks", body=body))
+    assert (status, err["type"]) == (400, "illegal_argument_exception")
+    assert "chunking with a sparse model is not supported" in err["reason"]
+
+
 def test_a_failing_model_call_fails_the_document(nclient: OpenSearch, tokenizer_site: tuple[str, str]) -> None:
     model = _register_tokenizer(nclient, tokenizer_site, deploy=False)  # registered, never deployed
     index = "semantic-undeployed"
@@ -379,5 +389,42 @@ def test_semantic_field_inside_an_object(nclient: OpenSearch, minilm_id: str) ->
         assert source["doc"]["body"] == TEXTS[3] and len(source["doc"]["body_semantic_info"]["embedding"]) == 384
         body = {"query": {"neural": {"doc.body": {"query_text": "stock prices dropped", "k": 1}}}, "size": 1}
         assert [h["_id"] for h in nclient.search(index=index, body=body)["hits"]["hits"]] == ["3"]
+    finally:
+        nclient.indices.delete(index=index)
+
+
+def test_chunked_semantic_field(nclient: OpenSearch, minilm_id: str) -> None:
+    index = "semantic-chunks"
+    chunking = [{"algorithm": "delimiter", "parameters": {"delimiter": "\n\n"}}]
+    field = {"type": "semantic", "model_id": minilm_id, "chunking": chunking}
+    nclient.indices.create(
+        index=index, body={"settings": {"index.knn": True}, "mappings": {"properties": {"p": field}}}
+    )
+    try:
+        info = nclient.indices.get_mapping(index=index)[index]["mappings"]["properties"]["p_semantic_info"]
+        chunks_mapping = info["properties"]["chunks"]
+        assert chunks_mapping["type"] == "nested" and chunks_mapping["properties"]["text"] == {"type": "text"}
+        assert chunks_mapping["properties"]["embedding"]["dimension"] == 384
+        docs = {"a": [TEXTS[0], TEXTS[3]], "b": [TEXTS[2], TEXTS[5], TEXTS[1]]}
+        for doc_id, parts in docs.items():
+            nclient.index(index=index, id=doc_id, body={"p": "\n\n".join(parts)})
+        nclient.indices.refresh(index=index)
+        stored = nclient.get(index=index, id="b")["_source"]["p_semantic_info"]
+        assert [c["text"] for c in stored["chunks"]] == [TEXTS[2] + "\n\n", TEXTS[5] + "\n\n", TEXTS[1]]
+        want = embed(nclient, minilm_id, [c["text"] for c in stored["chunks"]])
+        got = np.asarray([c["embedding"] for c in stored["chunks"]], dtype=np.float32)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        assert stored["model"]["id"] == minilm_id
+        # parents score by their best chunk
+        query = "pioneers travelling west in wagons"
+        qvec = embed(nclient, minilm_id, [query])[0]
+        best = {}
+        for doc_id in docs:
+            chunks = nclient.get(index=index, id=doc_id)["_source"]["p_semantic_info"]["chunks"]
+            vecs = np.asarray([c["embedding"] for c in chunks], dtype=np.float32)
+            best[doc_id] = float(max(1.0 / (1.0 + ((vecs - qvec) ** 2).sum(axis=1))))
+        hits = nclient.search(index=index, body={"query": {"neural": {"p": {"query_text": query}}}})["hits"]["hits"]
+        assert [h["_id"] for h in hits] == sorted(best, key=lambda i: -best[i])
+        assert {h["_id"]: h["_score"] for h in hits} == pytest.approx(best, rel=1e-4)
     finally:
         nclient.indices.delete(index=index)

@@ -72,13 +72,41 @@ def validate(spec: Mapping[str, Any], path: str) -> None:
             f"semantic_field_search_analyzer [{analyzer}] is not supported for the semantic field at {path}. "
             f"Supported analyzers: {list(SEARCH_ANALYZERS)}"
         )
-    if spec.get("chunking") not in (None, False, "false"):
-        # Chunking stores each chunk's embedding in nested objects; refuse it rather than index unchunked text.
-        raise MapperParsingError(f"chunking is not supported by mlsearch for the semantic field at {path}")
+    _validate_chunking(spec.get("chunking"), path)
     skip = spec.get("skip_existing_embedding")
     if skip is not None and not isinstance(skip, bool):
         raise MapperParsingError(f"skip_existing_embedding should be a boolean for the semantic field at {path}")
     _validate_configs(spec, path)
+
+
+def chunking_enabled(spec: Mapping[str, Any]) -> bool:
+    value = spec.get("chunking")
+    return value is True or value == "true" or (isinstance(value, list) and bool(value))
+
+
+def chunking_strategies(spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(algorithm, parameters) in the order they apply; `chunking: true` is fixed_token_length with its defaults."""
+    value = spec.get("chunking")
+    if not isinstance(value, list):
+        return [("fixed_token_length", {})]
+    return [(str(s["algorithm"]), dict(s.get("parameters") or {})) for s in value]
+
+
+def _validate_chunking(value: Any, path: str) -> None:
+    if value is None or isinstance(value, bool) or value in ("true", "false"):
+        return
+    if not isinstance(value, list):
+        raise MapperParsingError(f"chunking should be a boolean or a list of maps for the semantic field at {path}")
+    for strategy in value:
+        if not isinstance(strategy, dict) or not isinstance(strategy.get("algorithm"), str):
+            raise MapperParsingError(f"Each chunking strategy needs an [algorithm] for the semantic field at {path}")
+        unknown = set(strategy) - {"algorithm", "parameters"}
+        if unknown:
+            raise MapperParsingError(
+                f"Unsupported parameters {sorted(unknown)} in a chunking strategy of the semantic field at {path}"
+            )
+        if not isinstance(strategy.get("parameters", {}), dict):
+            raise MapperParsingError(f"Chunking [parameters] should be a map for the semantic field at {path}")
 
 
 def _validate_configs(spec: Mapping[str, Any], path: str) -> None:

@@ -77,6 +77,7 @@ class _Site:
     model_id: str | None
     texts: list[str] = field(default_factory=list)
     result: Any = None
+    nested: str | None = None  # a chunked semantic field: the query runs on its chunks, parents score by the best
 
 
 def mentions_models(body: Any) -> bool:
@@ -145,6 +146,7 @@ def _semantic_site(holder: dict[str, Any], spec: dict[str, Any], target: Any) ->
     the field's search model unless the query names one."""
     if target.dense:
         site = _neural_site(holder, target.embedding_field, {"model_id": target.model_id, **spec})
+        site.nested = target.nested_path
         return site
     for key in spec:
         if key not in ("query_text", "model_id", "semantic_field_search_analyzer", "boost", "_name"):
@@ -309,7 +311,11 @@ def _replace(site: _Site) -> None:
         knn.update({k: site.spec[k] for k in _KNN_KEYS if site.spec.get(k) is not None})
         if not any(k in knn for k in ("k", "min_score", "max_distance")):
             knn["k"] = DEFAULT_K
-        site.holder["knn"] = {site.field: knn}
+        if site.nested is None:
+            site.holder["knn"] = {site.field: knn}
+        else:
+            inner = {"knn": {site.field: knn}}
+            site.holder["nested"] = {"path": site.nested, "query": inner, "score_mode": "max"}
         return
     sparse = {k: v for k, v in site.spec.items() if k not in ("query_text", "model_id", "analyzer")}
     sparse["query_tokens"] = site.result

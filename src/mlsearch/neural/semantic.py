@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlsearch.engine import semantic
-from mlsearch.errors import IllegalArgumentError, StatusError
+from mlsearch.errors import IllegalArgumentError, MLSearchError, StatusError
 from mlsearch.pipelines.base import Config, Services, SimpleProcessor
 from mlsearch.pipelines.document import IngestDocument
 from mlsearch.pipelines.ingest._field_map import lookup
 from mlsearch.pipelines.ingest.sparse_encoding import SparseEncodingProcessor
+from mlsearch.pipelines.ingest.text_chunking import Chunker, build_chunker
 from mlsearch.pipelines.ingest.text_embedding import TextEmbeddingProcessor
 from mlsearch.pipelines.runner import Pipeline, Step
 
@@ -104,10 +105,24 @@ def model_type(doc: Mapping[str, Any], model_id: str) -> str:
 
 
 def info_mapping(doc: Mapping[str, Any], model_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The semantic info object field for a model record."""
+    """The semantic info object field for a model record: `embedding`, or nested `chunks` of text and embedding."""
     kind = model_type(doc, model_id)
     embedding = _knn_mapping(doc, model_id, spec) if kind == DENSE else {"type": "rank_features"}
-    return {"properties": {"embedding": embedding, "model": copy.deepcopy(_MODEL_PROPS)}}
+    model = copy.deepcopy(_MODEL_PROPS)
+    if not semantic.chunking_enabled(spec):
+        return {"properties": {"embedding": embedding, "model": model}}
+    if kind != DENSE:
+        raise IllegalArgumentError("chunking with a sparse model is not supported by mlsearch yet")
+    _chunkers(spec)  # a bad algorithm or parameter fails the mapping, not the first write
+    chunks = {"type": "nested", "properties": {"text": {"type": "text"}, "embedding": embedding}}
+    return {"properties": {"chunks": chunks, "model": model}}
+
+
+def _chunkers(spec: Mapping[str, Any]) -> list[tuple[Chunker, int]]:
+    try:
+        return [build_chunker(name, params) for name, params in semantic.chunking_strategies(spec)]
+    except MLSearchError as exc:
+        raise IllegalArgumentError(f"Invalid chunking config: {exc.reason}") from exc
 
 
 def _knn_mapping(doc: Mapping[str, Any], model_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,14 +162,19 @@ def ingest_pipeline(
     """The system pipeline that embeds an index's semantic fields, or None when it has none."""
     steps: list[Step] = []
     labels: list[tuple[str, str, dict[str, Any]]] = []
+    chunked: list[tuple[str, str, list[tuple[Chunker, int]]]] = []
     for path, spec in semantic.semantic_fields(tree.get("properties", {})):
         model_id = str(spec["model_id"])
         doc = _find(find_model, model_id)
         kind = model_type(doc, model_id)
-        target = f"{semantic.info_field_name(path.rsplit('.', 1)[-1], spec)}.embedding"
+        info = semantic.info_path(path, spec)
+        field_map: dict[str, Any] = {path: f"{semantic.info_field_name(path.rsplit('.', 1)[-1], spec)}.embedding"}
+        if semantic.chunking_enabled(spec):
+            chunked.append((path, info, _chunkers(spec)))
+            field_map = {info: {"chunks": {"text": "embedding"}}}  # each chunk's text -> its embedding
         raw: dict[str, Any] = {
             "model_id": model_id,
-            "field_map": {path: target},
+            "field_map": field_map,
             "batch_size": batch_size,
             "skip_existing": bool(spec.get("skip_existing_embedding", False)),
         }
@@ -164,9 +184,11 @@ def ingest_pipeline(
             raw.update(spec.get("sparse_encoding_config") or DEFAULT_PRUNE)
             processor = SparseEncodingProcessor(Config("sparse_encoding", raw, services=services))
         steps.append(Step(processor.type, processor))
-        labels.append((path, semantic.info_path(path, spec), {"id": model_id, "name": doc.get("name"), "type": kind}))
+        labels.append((path, info, {"id": model_id, "name": doc.get("name"), "type": kind}))
     if not steps:
         return None
+    if chunked:
+        steps.insert(0, Step("semantic_chunking", _Chunks(chunked)))
     steps.append(Step("semantic_model_info", _ModelInfo(labels)))
     return Pipeline("_system_semantic_field", steps)
 
@@ -181,16 +203,44 @@ class _ModelInfo(SimpleProcessor):
 
     def execute(self, doc: IngestDocument) -> IngestDocument | None:
         for path, info, model in self.labels:
-            if lookup(doc.source, path) in (None, "", []):
-                continue
-            node = doc.source
-            for part in info.split("."):
-                child = node.get(part)
-                if not isinstance(child, dict):
-                    child = node[part] = {}
-                node = child
-            node["model"] = dict(model)
+            if lookup(doc.source, path) not in (None, "", []):
+                _object_at(doc.source, info)["model"] = dict(model)
         return doc
+
+
+class _Chunks(SimpleProcessor):
+    """Splits each chunked semantic field's text into `<info>.chunks` ([{"text": ...}]), each strategy applied in
+    turn to the pieces of the one before; the embedding step then fills each chunk's `embedding`."""
+
+    type = "semantic_chunking"
+
+    def __init__(self, fields: Sequence[tuple[str, str, list[tuple[Chunker, int]]]]) -> None:
+        self.fields = fields
+
+    def execute(self, doc: IngestDocument) -> IngestDocument | None:
+        for path, info, chunkers in self.fields:
+            value = lookup(doc.source, path)
+            texts = value if isinstance(value, list) else [value]
+            if not all(isinstance(t, str) for t in texts):
+                raise IllegalArgumentError(f"field [{path}] is neither string nor nested type, cannot process it")
+            pieces = [t for t in texts if t]
+            if not pieces:
+                continue
+            for chunker, limit in chunkers:
+                pieces = [c for piece in pieces for c in chunker(piece, limit)]
+            _object_at(doc.source, info)["chunks"] = [{"text": p} for p in pieces]
+        return doc
+
+
+def _object_at(source: dict[str, Any], path: str) -> dict[str, Any]:
+    """The object at a dotted path, created on the way."""
+    node = source
+    for part in path.split("."):
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    return node
 
 
 # ---- search ----------------------------------------------------------------------------------------------------
@@ -204,6 +254,7 @@ class QueryTarget:
     model_id: str
     dense: bool
     analyzer: str | None = None
+    nested_path: str | None = None  # the chunks' path when the field is chunked
 
 
 def query_target(tree: Mapping[str, Any], field: str, find_model: FindModel) -> QueryTarget | None:
@@ -215,5 +266,8 @@ def query_target(tree: Mapping[str, Any], field: str, find_model: FindModel) -> 
         indexed_with = str(spec["model_id"])
         dense = model_type(_find(find_model, indexed_with), indexed_with) == DENSE
         analyzer = spec.get("semantic_field_search_analyzer")
-        return QueryTarget(f"{semantic.info_path(path, spec)}.embedding", model_id, dense, analyzer)
+        info = semantic.info_path(path, spec)
+        if semantic.chunking_enabled(spec):
+            return QueryTarget(f"{info}.chunks.embedding", model_id, dense, analyzer, f"{info}.chunks")
+        return QueryTarget(f"{info}.embedding", model_id, dense, analyzer)
     return None

@@ -428,3 +428,20 @@ def test_chunked_semantic_field(nclient: OpenSearch, minilm_id: str) -> None:
         assert {h["_id"]: h["_score"] for h in hits} == pytest.approx(best, rel=1e-4)
     finally:
         nclient.indices.delete(index=index)
+
+
+def test_reindex_into_a_semantic_index_embeds(nclient: OpenSearch, minilm_id: str) -> None:
+    src, dest = "semantic-reindex-src", "semantic-reindex-dest"
+    nclient.indices.create(index=src, body={"mappings": {"properties": {"p": {"type": "text"}}}})
+    mappings = {"properties": {"p": {"type": "semantic", "model_id": minilm_id}}}
+    nclient.indices.create(index=dest, body={"settings": {"index.knn": True}, "mappings": mappings})
+    try:
+        for i, text in enumerate(TEXTS[:3]):
+            nclient.index(index=src, id=str(i), body={"p": text})
+        nclient.indices.refresh(index=src)
+        resp = nclient.reindex(body={"source": {"index": src}, "dest": {"index": dest}}, params={"refresh": "true"})
+        assert resp["created"] == 3 and not resp["failures"]
+        got = np.asarray(nclient.get(index=dest, id="2")["_source"]["p_semantic_info"]["embedding"], np.float32)
+        np.testing.assert_allclose(got, embed(nclient, minilm_id, [TEXTS[2]])[0], atol=1e-5)
+    finally:
+        nclient.indices.delete(index=f"{src},{dest}")

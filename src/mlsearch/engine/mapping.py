@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlsearch.engine import dates, dynamic_templates
+from mlsearch.engine import dates, dynamic_templates, semantic
 from mlsearch.engine.analysis import check_analyzer
 from mlsearch.errors import IllegalArgumentError, MapperParsingError
 
@@ -225,6 +225,9 @@ def _validate_field(spec: dict[str, Any], path: str) -> None:
         raise MapperParsingError(f"No type specified for field [{path}]")
     if not isinstance(ftype, str):
         raise MapperParsingError(f"No handler for type [{ftype}] declared on field [{path}]")
+    if ftype == semantic.TYPE:
+        _validate_semantic(spec, path)
+        return
     family = _family(ftype)
     if family is None:
         raise MapperParsingError(f"No handler for type [{ftype}] declared on field [{path}]")
@@ -252,9 +255,23 @@ def _validate_field(spec: dict[str, Any], path: str) -> None:
         if not isinstance(subfields, dict):
             raise MapperParsingError(f"Expected map for property [fields] on field [{path}]")
         for sub, sub_spec in subfields.items():
-            if not isinstance(sub_spec, dict) or _family(str(sub_spec.get("type", ""))) in (None, "object"):
+            sub_type = str(sub_spec.get("type", "")) if isinstance(sub_spec, dict) else ""
+            if sub_type == semantic.TYPE:
+                raise MapperParsingError(f"Type [semantic] cannot be used in multi field [{path}.{sub}]")
+            if _family(sub_type) in (None, "object"):
                 raise MapperParsingError(f"Type [object] cannot be used in multi field [{path}.{sub}]")
             _validate_field(sub_spec, f"{path}.{sub}")
+
+
+def _validate_semantic(spec: dict[str, Any], path: str) -> None:
+    """A semantic field: its own parameters, then the rest as a field of its raw type."""
+    semantic.validate(spec, path)
+    raw = semantic.raw_type(spec)
+    allowed = semantic.PARAMS | _PARAMS[_family(raw) or "text"]
+    for key in spec:
+        if key not in allowed:
+            raise MapperParsingError(f"unknown parameter [{key}] on mapper [{path}] of type [semantic]")
+    _validate_field(semantic.raw_spec(spec), path)
 
 
 _KNN_SPACES = ("l2", "l1", "linf", "cosinesimil", "innerproduct", "hamming", "hammingbit")
@@ -388,6 +405,9 @@ def _collect(props: Mapping[str, Any], prefix: str, out: dict[str, Field], objec
 
 
 def _leaf(spec: Mapping[str, Any], path: str, source_path: str) -> Field:
+    params = spec  # a semantic field keeps its own spec (field mapping shows `semantic`) ...
+    if spec.get("type") == semantic.TYPE:
+        spec = semantic.raw_spec(spec)  # ... but is indexed as its raw type; the embedding is a sibling field
     ftype = ALIASED_TYPES.get(spec["type"], spec["type"])
     analyzer = str(spec.get("analyzer", "standard"))
     return Field(
@@ -400,7 +420,7 @@ def _leaf(spec: Mapping[str, Any], path: str, source_path: str) -> Field:
         scaling_factor=spec.get("scaling_factor"),
         date_format=spec.get("format"),
         indexed=spec.get("index", True) not in (False, "false") and ftype not in STORED_ONLY_TYPES,
-        params=spec,
+        params=params,
     )
 
 
@@ -458,7 +478,8 @@ def _merge_leaf(before: dict[str, Any], spec: Mapping[str, Any], path: str) -> d
                 fields[sub] = copy.deepcopy(sub_spec)
             combined["fields"] = fields
         elif before.get(key, _MISSING) != value:
-            if key not in _UPDATABLE:
+            updatable = _UPDATABLE | semantic.UPDATABLE if before.get("type") == semantic.TYPE else _UPDATABLE
+            if key not in updatable:
                 raise IllegalArgumentError(
                     f"Mapper for [{path}] conflicts with existing mapper:\n\tCannot update parameter [{key}] "
                     f"from [{before.get(key)}] to [{value}]"

@@ -235,6 +235,7 @@ def _index_settings() -> list[Setting]:
         Setting("index.knn.space_type", None, text, static),
         Setting("index.knn.algo_param.m", None, integer(2), static),
         Setting("index.knn.algo_param.ef_construction", None, integer(2), static),
+        Setting("index.neural_search.semantic_ingest_batch_size", 10, integer(1, 100)),
     ]
 
 

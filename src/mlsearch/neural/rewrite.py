@@ -62,6 +62,8 @@ class Models(Protocol):
 
 
 Analyze = Callable[[str, str], list[str]]
+# field name -> its semantic query target (embedding_field, model_id, dense, analyzer), or None
+SemanticTargets = Callable[[str], Any]
 
 
 @dataclass(slots=True)
@@ -75,6 +77,7 @@ class _Site:
     model_id: str | None
     texts: list[str] = field(default_factory=list)
     result: Any = None
+    nested: str | None = None  # a chunked semantic field: the query runs on its chunks, parents score by the best
 
 
 def mentions_models(body: Any) -> bool:
@@ -82,12 +85,15 @@ def mentions_models(body: Any) -> bool:
     return any(True for _ in _holders(body))
 
 
-def rewrite(body: dict[str, Any], models: Models, analyze: Analyze | None = None) -> dict[str, Any]:
-    """A copy of `body` with every neural / neural_sparse-with-text query turned into what the engine runs."""
+def rewrite(
+    body: dict[str, Any], models: Models, analyze: Analyze | None = None, semantic: SemanticTargets | None = None
+) -> dict[str, Any]:
+    """A copy of `body` with every neural / neural_sparse-with-text query turned into what the engine runs;
+    `semantic` names the embedding field and model of a `semantic` field (None for other fields)."""
     if not mentions_models(body):
         return body
     body = copy.deepcopy(body)
-    sites = [_site(holder) for holder in _holders(body)]
+    sites = [_site(holder, semantic) for holder in _holders(body)]
     sites = [s for s in sites if s is not None]
     _run_models(sites, models, analyze or Analyzers().analyze)
     for site in sites:
@@ -123,13 +129,39 @@ def _is_model_query(name: str, value: Any) -> bool:
     return name == "neural" or any("query_text" in v for v in value.values())
 
 
-def _site(holder: dict[str, Any]) -> _Site | None:
+def _site(holder: dict[str, Any], semantic: SemanticTargets | None = None) -> _Site | None:
     ((kind, body),) = holder.items()
     if len(body) != 1:
         names = list(body)
         raise ParsingError(f"[{kind}] query doesn't support multiple fields, found [{names[0]}] and [{names[1]}]")
     ((name, spec),) = body.items()
+    target = semantic(name) if semantic is not None and kind == "neural" else None
+    if target is not None:
+        return _semantic_site(holder, spec, target)
     return _neural_site(holder, name, spec) if kind == "neural" else _sparse_site(holder, name, spec)
+
+
+def _semantic_site(holder: dict[str, Any], spec: dict[str, Any], target: Any) -> _Site:
+    """`neural` on a semantic field: k-NN on its embedding for a dense model, neural_sparse for a sparse one, with
+    the field's search model unless the query names one."""
+    if target.dense:
+        site = _neural_site(holder, target.embedding_field, {"model_id": target.model_id, **spec})
+        site.nested = target.nested_path
+        return site
+    for key in spec:
+        if key not in ("query_text", "model_id", "semantic_field_search_analyzer", "boost", "_name"):
+            raise IllegalArgumentError(
+                f"[neural] query does not support [{key}] for a semantic field with a sparse model"
+            )
+    text = spec.get("query_text")
+    if not isinstance(text, str) or not text.strip():
+        raise IllegalArgumentError("query_text field can not be empty")
+    sparse = {k: spec[k] for k in ("boost", "_name") if k in spec}
+    analyzer = spec.get("semantic_field_search_analyzer") or target.analyzer
+    if analyzer is not None and "model_id" not in spec:
+        return _Site(holder, "neural_sparse", target.embedding_field, {**sparse, "analyzer": analyzer}, None, [text])
+    model_id = _model_id({"model_id": spec.get("model_id", target.model_id)})
+    return _Site(holder, "neural_sparse", target.embedding_field, sparse, model_id, [text])
 
 
 def _neural_site(holder: dict[str, Any], name: str, spec: dict[str, Any]) -> _Site:
@@ -279,7 +311,11 @@ def _replace(site: _Site) -> None:
         knn.update({k: site.spec[k] for k in _KNN_KEYS if site.spec.get(k) is not None})
         if not any(k in knn for k in ("k", "min_score", "max_distance")):
             knn["k"] = DEFAULT_K
-        site.holder["knn"] = {site.field: knn}
+        if site.nested is None:
+            site.holder["knn"] = {site.field: knn}
+        else:
+            inner = {"knn": {site.field: knn}}
+            site.holder["nested"] = {"path": site.nested, "query": inner, "score_mode": "max"}
         return
     sparse = {k: v for k, v in site.spec.items() if k not in ("query_text", "model_id", "analyzer")}
     sparse["query_tokens"] = site.result

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlsearch.engine.index import Index
+from mlsearch.neural.semantic import BATCH_SETTING, DEFAULT_BATCH, has_semantic_fields, ingest_pipeline
 from mlsearch.node import Node
 from mlsearch.pipelines.base import Outcome
 from mlsearch.pipelines.document import IngestDocument
@@ -30,6 +31,24 @@ def pipeline_ids(index: Index, requested: str | None) -> tuple[str, ...]:
 def resolve(node: Node, ids: Sequence[str]) -> list[Pipeline]:
     """The pipelines by id; a missing one is 400 `pipeline with id [x] does not exist`."""
     return [node.pipelines.get(i) for i in ids]
+
+
+def has_semantic(index: Index) -> bool:
+    """Whether writes to the index go through the semantic field system pipeline."""
+    return has_semantic_fields(index.mappings.tree)
+
+
+def write_pipelines(node: Node, index: Index, ids: Sequence[str]) -> list[Pipeline]:
+    """The user's pipelines by id, then the system pipeline embedding the index's semantic fields (if any),
+    which runs after them as neural-search's system ingest processor does."""
+    pipelines = resolve(node, ids)
+    ml = getattr(node, "ml", None)
+    if ml is not None and has_semantic(index):
+        batch = int(index.setting(BATCH_SETTING, DEFAULT_BATCH) or DEFAULT_BATCH)
+        system = ingest_pipeline(index.mappings.tree, ml.registry.find, node.pipelines.services, batch)
+        if system is not None:
+            pipelines.append(system)
+    return pipelines
 
 
 def run(pipelines: Sequence[Pipeline], docs: list[IngestDocument]) -> list[Outcome]:

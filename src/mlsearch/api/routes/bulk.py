@@ -14,7 +14,7 @@ from starlette.routing import Route
 from mlsearch.api._request import raw_body, refresh_param
 from mlsearch.api.render import json_response
 from mlsearch.api.routes._common import blocking, node_of, shards
-from mlsearch.api.routes._pipeline import dropped_result, ingest_document, pipeline_ids, resolve
+from mlsearch.api.routes._pipeline import dropped_result, has_semantic, ingest_document, pipeline_ids, write_pipelines
 from mlsearch.api.routes._pipeline import run as run_pipelines
 from mlsearch.api.routes._writes import auto_id, forced_refresh, target_index, validate_op
 from mlsearch.engine.index import DocOp, Index, OpResult
@@ -194,18 +194,23 @@ async def bulk(request: Request) -> Response:
 async def _run_pipelines(node: Node, items: list[_Item]) -> None:
     """Index and create items through their pipelines: one batch per pipeline chain, so that model processors make
     one call for many documents; a failing document fails only its own item."""
-    chains: dict[tuple[str, ...], list[_Item]] = {}
+    # One chain per pipeline ids, and per index when the index has semantic fields (its system pipeline).
+    chains: dict[tuple[tuple[str, ...], str | None], list[_Item]] = {}
+    semantic_index: dict[str, bool] = {}  # per index, looked up once per request
     for item in items:
         if item.error is not None or item.index is None or item.op is None or item.action not in ("index", "create"):
             continue
         if not isinstance(item.op.source, dict):
             continue  # the engine reports a malformed source
         ids = pipeline_ids(item.index, item.pipeline)
-        if ids:
-            chains.setdefault(ids, []).append(item)
-    for ids, chain in chains.items():
+        if item.index.name not in semantic_index:
+            semantic_index[item.index.name] = has_semantic(item.index)
+        semantic = item.index.name if semantic_index[item.index.name] else None
+        if ids or semantic:
+            chains.setdefault((ids, semantic), []).append(item)
+    for (ids, _), chain in chains.items():
         try:
-            pipelines = resolve(node, ids)
+            pipelines = write_pipelines(node, chain[0].index, ids)  # type: ignore[arg-type]
             docs = [ingest_document(i.index, i.op.id, i.op.source) for i in chain]  # type: ignore[union-attr, arg-type]
         except MLSearchError as exc:
             for item in chain:

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from mlsearch.api._request import json_body, param_bool, param_int, refresh_param
 from mlsearch.api.render import json_response
 from mlsearch.api.routes._common import blocking, node_of
-from mlsearch.api.routes._pipeline import ingest_document, pipeline_ids, resolve
+from mlsearch.api.routes._pipeline import has_semantic, ingest_document, pipeline_ids, resolve, write_pipelines
 from mlsearch.api.routes._pipeline import run as run_pipelines
 from mlsearch.api.routes._writes import target_index
 from mlsearch.engine import by_query
@@ -142,7 +142,7 @@ async def update_by_query(request: Request) -> Response:
     requested = request.query_params.get("pipeline")
     script = _script(body)
     planner: Planner = by_query.update_planner if script is None else ScriptedUpdate(script)
-    if any(pipeline_ids(i, requested) for i in indices):
+    if any(pipeline_ids(i, requested) or has_semantic(i) for i in indices):
         planner = _through_pipelines(node_of(request), planner, requested)
     stats = await blocking(by_query.run, indices, options, planner)
     return json_response(_render(stats, ("updated", "deleted")), stats.status, request=request)
@@ -176,7 +176,7 @@ async def reindex(request: Request) -> Response:
             options.query, options.max_docs, source["size"], options.proceed_on_conflicts, options.refresh
         )
     plan: Planner = target
-    if pipeline_ids(target.dest, dest.get("pipeline")):
+    if pipeline_ids(target.dest, dest.get("pipeline")) or has_semantic(target.dest):
         resolve(node_of(request), pipeline_ids(target.dest, dest.get("pipeline")))  # a missing one fails up front
         plan = _through_pipelines(node_of(request), target, dest.get("pipeline"))
     stats = await blocking(by_query.run, sources, options, plan)
@@ -196,14 +196,15 @@ async def _reindex_target(request: Request, dest: dict[str, Any], source: dict[s
 
 def _through_pipelines(node: Node, plan: Planner, requested: str | None) -> Planner:
     """A planner whose index/create operations go through the target index's pipelines first (in batches, like
-    `_bulk`). A document that fails in a pipeline stops the job with that error; a dropped one is not written."""
+    `_bulk`), then its semantic fields' system pipeline. A document that fails in a pipeline stops the job with that
+    error; a dropped one is not written."""
 
     def planned(index: Index, docs: list[StoredDoc]) -> tuple[Index, list[DocOp]]:
         target, ops = plan(index, docs)
         ids = pipeline_ids(target, requested)
-        if not ids:
+        if not ids and not has_semantic(target):
             return target, ops
-        pipelines = resolve(node, ids)
+        pipelines = write_pipelines(node, target, ids)
         routed = [op for op in ops if isinstance(op.source, dict)]
         outcomes = run_pipelines(pipelines, [ingest_document(target, op.id, op.source) for op in routed])
         processed: dict[int, DocOp | None] = {}

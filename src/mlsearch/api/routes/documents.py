@@ -13,7 +13,7 @@ from starlette.routing import Route
 from mlsearch.api._request import json_body, refresh_param
 from mlsearch.api.render import error_body, json_response
 from mlsearch.api.routes._common import blocking, node_of, write_result
-from mlsearch.api.routes._pipeline import dropped_result, ingest_document, pipeline_ids, resolve
+from mlsearch.api.routes._pipeline import dropped_result, has_semantic, ingest_document, pipeline_ids, write_pipelines
 from mlsearch.api.routes._pipeline import run as run_pipelines
 from mlsearch.api.routes._writes import auto_id, concurrency, forced_refresh, target_index
 from mlsearch.engine.index import DocOp, Index
@@ -57,8 +57,8 @@ async def index_doc(request: Request) -> Response:
         op_type = "create"
     op = concurrency(request, op_type, doc_id, source)
     ids = pipeline_ids(index, request.query_params.get("pipeline"))
-    if ids and isinstance(source, dict):
-        pipelines = resolve(node_of(request), ids)
+    if (ids or has_semantic(index)) and isinstance(source, dict):
+        pipelines = write_pipelines(node_of(request), index, ids)
         [outcome] = await blocking(run_pipelines, pipelines, [ingest_document(index, doc_id, source)])
         if isinstance(outcome, MLSearchError):
             raise outcome

@@ -22,6 +22,7 @@ from mlsearch.errors import (
     MapperParsingError,
     ParsingError,
 )
+from mlsearch.neural.semantic import transform_mappings
 
 
 def _resolve(request: Request, expression: str | None, **defaults: Any) -> list[Index]:
@@ -48,8 +49,18 @@ async def create_index(request: Request) -> Response:
     if not isinstance(body, dict):
         raise ParsingError("request body must be an object")
     node = node_of(request)
+    if "mappings" in body:
+        body = {**body, "mappings": await _with_semantic_info(request, body["mappings"])}
     await blocking(node.indices.create, name, body)
     return json_response({"acknowledged": True, "shards_acknowledged": True, "index": name}, request=request)
+
+
+async def _with_semantic_info(request: Request, mappings: Any) -> Any:
+    """The mappings with the semantic info field of each `semantic` field added (its model looked up)."""
+    ml = getattr(node_of(request), "ml", None)
+    if ml is None or not isinstance(mappings, dict):
+        return mappings
+    return await blocking(transform_mappings, mappings, ml.registry.find)
 
 
 async def delete_index(request: Request) -> Response:
@@ -156,7 +167,7 @@ async def get_mapping(request: Request) -> Response:
 
 
 async def put_mapping(request: Request) -> Response:
-    body = await json_body(request, required=True)
+    body = await _with_semantic_info(request, await json_body(request, required=True))
     addition = Mappings.parse(body)
     indices = _resolve(request, request.path_params["index"], allow_no_indices=False)
     for index in indices:

@@ -23,6 +23,7 @@ from mlsearch.engine.scroll import Scrolls
 from mlsearch.engine.search import context_for, execute, matching_query, parse_request
 from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError
 from mlsearch.neural import mentions_models, rewrite
+from mlsearch.neural.semantic import QueryTarget, query_target
 from mlsearch.pipelines.search import SearchContext, SearchPipeline
 
 _SEARCH_PARAMS = (
@@ -43,12 +44,26 @@ _SEARCH_PARAMS = (
 )
 
 
-async def _with_model_outputs(request: Request, body: dict[str, Any]) -> dict[str, Any]:
-    """The body with its `neural` / `neural_sparse` queries run through their models (neural-search's rewrite)."""
+async def _with_model_outputs(
+    request: Request, body: dict[str, Any], indices: list[Index] | None = None
+) -> dict[str, Any]:
+    """The body with its `neural` / `neural_sparse` queries run through their models (neural-search's rewrite);
+    a `neural` query on a `semantic` field of the searched indices goes to its embedding field."""
     ml = getattr(node_of(request), "ml", None)
     if ml is None or not mentions_models(body):
         return body
-    return await blocking(rewrite, body, ml)
+    return await blocking(rewrite, body, ml, None, _semantic_targets(indices or [], ml.registry.find))
+
+
+def _semantic_targets(indices: list[Index], find_model: Any) -> Any:
+    def target(field: str) -> QueryTarget | None:
+        for index in indices:
+            found = query_target(index.mappings.tree, field, find_model)
+            if found is not None:
+                return found
+        return None
+
+    return target
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -83,7 +98,7 @@ async def _run(
         body = {**body, **{k: _int_param(k, v) for k, v in paging.items()}}
     # Request processors first (neural_query_enricher fills in model ids), then the models' outputs.
     pipeline, ctx, body = await _pipeline_request(request, body, indices, pipeline_id)
-    body = await _with_model_outputs(request, body)
+    body = await _with_model_outputs(request, body, indices)
     fusion = pipeline.fusion() if pipeline is not None else None
     # Parsing joins the search on the worker thread: the event loop stays free for other connections, and a knn
     # search crosses threads once.
@@ -137,9 +152,9 @@ async def count(request: Request) -> Response:
     params = _params(request)
     if "q" in params:
         body = {"query": {"query_string": {"query": params["q"]}}}
-    body = await _with_model_outputs(request, body)
-    query = dsl.parse_query(body["query"]) if body.get("query") else dsl.MatchAll()
     indices = _indices(request, request.path_params.get("index"))
+    body = await _with_model_outputs(request, body, indices)
+    query = dsl.parse_query(body["query"]) if body.get("query") else dsl.MatchAll()
     total = await blocking(_count, indices, query)
     n = len(indices)
     return json_response(

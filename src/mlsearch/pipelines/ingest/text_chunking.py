@@ -146,6 +146,14 @@ def _factory(config: Config) -> TextChunkingProcessor:
     return TextChunkingProcessor(field_map, chunker, max_chunks, config.boolean("ignore_missing", False))
 
 
+def build_chunker(name: str, params: dict[str, Any]) -> tuple[Chunker, int]:
+    """A chunker and its max_chunk_limit from an algorithm's name and parameters (the semantic field's `chunking`)."""
+    sub = Config("text_chunking", dict(params))
+    chunker = _algorithm(name, sub)
+    sub.finish()
+    return chunker
+
+
 def _algorithm(name: str, sub: Config) -> tuple[Chunker, int]:
     max_chunks = sub.integer("max_chunk_limit", 100)
     if max_chunks != -1 and max_chunks < 1:

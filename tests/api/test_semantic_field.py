@@ -121,6 +121,36 @@ def test_single_document_write_embeds_it(nclient: OpenSearch, minilm_id: str, de
     assert nclient.get(index=dense, id="bare")["_source"] == {"n": 1}
 
 
+def test_updates_that_would_leave_a_stale_embedding_are_refused(
+    nclient: OpenSearch, minilm_id: str, dense: str
+) -> None:
+    text = "Owls hunt at night over open fields."
+    nclient.index(index=dense, id="upd", body={"passage": text, "n": 1}, params={"refresh": "true"})
+    before = nclient.get(index=dense, id="upd")
+    for body in (
+        {"doc": {"passage": "Bees pollinate orchards in spring."}},
+        {"script": {"source": "ctx._source.passage = 'Bees pollinate orchards.'"}},
+    ):
+        status, error = _error(lambda body=body: nclient.update(index=dense, id="upd", body=body))
+        assert (status, error["type"]) == (400, "illegal_argument_exception")
+        assert "semantic field [passage]" in error["reason"]
+    status, error = _error(
+        lambda: nclient.update(index=dense, id="new-upd", body={"doc": {"passage": "x"}, "doc_as_upsert": True})
+    )
+    assert status == 400 and "semantic field [passage]" in error["reason"]
+    after = nclient.get(index=dense, id="upd")
+    assert (after["_version"], after["_source"]) == (before["_version"], before["_source"])
+    # other fields update as usual, and the embedding stays that of the unchanged text
+    nclient.update(index=dense, id="upd", body={"doc": {"n": 2}}, params={"refresh": "true"})
+    source = nclient.get(index=dense, id="upd")["_source"]
+    assert source["n"] == 2 and source["passage"] == text
+    np.testing.assert_allclose(
+        np.asarray(source["passage_semantic_info"]["embedding"], dtype=np.float32),
+        embed(nclient, minilm_id, [text])[0],
+        atol=1e-5,
+    )
+
+
 def test_mapping_errors(nclient: OpenSearch, minilm_id: str) -> None:
     def create(field: dict[str, Any]) -> Callable[[], Any]:
         body = {"settings": {"index.knn": True}, "mappings": {"properties": {"p": field}}}

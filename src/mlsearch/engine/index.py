@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from mlsearch.engine import semantic
 from mlsearch.engine.analysis import Analyzers
 from mlsearch.engine.lexical import LexicalIndex
 from mlsearch.engine.mapping import Mappings, check_knn_mapping, parse_document
@@ -244,6 +245,8 @@ class Index:
             results.append(result)
             try:
                 source, version, outcome = _decide(op, state, self.name)
+                if op.action == "update" and source is not None:
+                    _check_semantic_unchanged(mappings, state.source if state.live else None, source)
                 if outcome == "noop":
                     result.result, result.version, result.seq_no = "noop", state.version, state.seq_no
                     result.source = state.source
@@ -300,6 +303,25 @@ def _state_of(doc: StoredDoc | None) -> _Pending:
         return _Pending(None)
     source = orjson.loads(doc.source) if doc.source is not None else None
     return _Pending(doc, source, doc.seq_no, doc.version, doc.live)
+
+
+def _check_semantic_unchanged(mappings: Mappings, before: Any, after: dict[str, Any]) -> None:
+    """An update may not change a semantic field's text: its embedding is computed in the API layer from whole
+    documents on their way in, which partial updates and scripts bypass, so the stored embedding would go stale."""
+    for path, _ in semantic.semantic_fields(mappings.tree.get("properties", {})):
+        if _value_at(before, path) != _value_at(after, path):
+            raise IllegalArgumentError(
+                f"updating the semantic field [{path}] with _update or a script is not supported: its embedding "
+                f"would not follow; index the whole document instead"
+            )
+
+
+def _value_at(source: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(source, dict):
+            return None
+        source = source.get(part)
+    return source
 
 
 def _decide(op: DocOp, state: _Pending, index_name: str) -> tuple[dict[str, Any] | None, int, str]:

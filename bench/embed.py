@@ -245,23 +245,7 @@ def _bare_onnxruntime(model_dir: Path, texts: list[str]) -> Runner:
     session = ort.InferenceSession(str(next(model_dir.glob("*.onnx"))), opts, providers=["CPUExecutionProvider"])
     declared = {i.name for i in session.get_inputs()}
 
-    def run(texts: list[str]) -> None:
-        encodings = tok.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for chunk in chunks(order, BATCH):
-            width = max(len(encodings[i].ids) for i in chunk)
-            ids = np.zeros((len(chunk), width), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for row, i in enumerate(chunk):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            (hidden,) = session.run(None, {k: v for k, v in feeds.items() if k in declared})
-            pooled = (hidden * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
-            pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-
-    return run
+    return _sorted_batches(tok, declared, lambda feeds: session.run(None, feeds)[0])
 
 
 def _bare_openvino(model_dir: Path) -> Runner:
@@ -278,6 +262,12 @@ def _bare_openvino(model_dir: Path) -> Runner:
     request = compiled.create_infer_request()
     declared = {port.get_any_name() for port in compiled.inputs}
 
+    return _sorted_batches(tok, declared, lambda feeds: request.infer(feeds)[0])
+
+
+def _sorted_batches(tok, declared: set[str], infer: Callable[[dict[str, np.ndarray]], np.ndarray]) -> Runner:  # type: ignore[no-untyped-def]
+    """A bare runner: length-sorted batches of `BATCH`, the graph's declared inputs, mean pooling, normalisation."""
+
     def run(texts: list[str]) -> None:
         encodings = tok.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
@@ -290,7 +280,7 @@ def _bare_openvino(model_dir: Path) -> Runner:
                 ids[row, :n] = encodings[i].ids
                 mask[row, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = request.infer({k: v for k, v in feeds.items() if k in declared})[0]
+            hidden = infer({k: v for k, v in feeds.items() if k in declared})
             pooled = (hidden * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
             pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 

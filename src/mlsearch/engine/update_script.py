@@ -96,19 +96,24 @@ def _new_source(ctx: dict[str, Any]) -> dict[str, Any]:
 # ---- `_update` and `_bulk` update ------------------------------------------------------------------------------
 
 
-def run_update(
-    script: UpdateScript, source: dict[str, Any] | None, *, index: str, doc_id: str, version: int
-) -> ScriptResult:
-    """Run an update script on an existing document; op is index (default), delete or none (a noop)."""
-    ctx: dict[str, Any] = {
+def _document_ctx(source: dict[str, Any] | None, *, index: str, doc_id: str, version: int) -> dict[str, Any]:
+    """The `ctx` a script sees for an existing document: its metadata and a copy of its source to change."""
+    return {
         "op": "index",
         "_id": doc_id,
         "_index": index,
         "_version": version,
         "_routing": None,
         "_source": _copy(source),
-        "_now": _now_millis(),
     }
+
+
+def run_update(
+    script: UpdateScript, source: dict[str, Any] | None, *, index: str, doc_id: str, version: int
+) -> ScriptResult:
+    """Run an update script on an existing document; op is index (default), delete or none (a noop)."""
+    ctx = _document_ctx(source, index=index, doc_id=doc_id, version=version)
+    ctx["_now"] = _now_millis()  # the update API's ctx has it; by-query scripts' does not
     _execute_for_update(script, ctx)
     op = _update_op(ctx, script)
     # "create" on an existing document is not an update: UpdateHelper treats it as a noop.
@@ -159,14 +164,7 @@ def run_by_query(
     """Run a by-query script on one document; op is index (default), noop or delete, strictly.
 
     Changing ``_index``, ``_version`` or ``_routing`` is refused; ``_id`` may change only in a reindex."""
-    ctx: dict[str, Any] = {
-        "op": "index",
-        "_id": doc_id,
-        "_index": index,
-        "_version": version,
-        "_routing": None,
-        "_source": _copy(source),
-    }
+    ctx = _document_ctx(source, index=index, doc_id=doc_id, version=version)
     script.execute(ctx)
     word = ctx.pop("op", None)
     if word is None:

@@ -125,6 +125,9 @@ def test_metadata_filters(
     assert set(either) == {"n2", "n3", "n5"}
     not_in = ids(MetadataFilter(key="topic", value=["ml", "heart"], operator=FilterOperator.NIN))
     assert set(not_in) == {"n0", "n1"}
+    # ALL is sent as a terms_set query whose script asks for every term
+    assert set(ids(MetadataFilter(key="topic", value=["bones"], operator=FilterOperator.ALL))) == {"n0", "n1"}
+    assert ids(MetadataFilter(key="topic", value=["bones", "ml"], operator=FilterOperator.ALL)) == []
     assert set(ids(MetadataFilter(key="topic", value=["ml", "heart"], operator=FilterOperator.IN))) == {
         "n2",
         "n3",

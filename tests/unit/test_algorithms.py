@@ -44,6 +44,20 @@ def test_kmeans_recovers_blobs_deterministically(distance: str) -> None:
     assert np.array_equal(first, second)
 
 
+@pytest.mark.parametrize("distance", ["COSINE", "L1"])
+def test_kmeans_centroids_are_the_mean_of_their_raw_rows_whatever_the_distance(distance: str) -> None:
+    # As in ML Commons (Tribuo): the distance assigns rows, the centroid is the plain mean. The far row in each
+    # cluster pulls the mean away from the median, and the rows' different lengths move it off the mean direction.
+    x = np.array([[10.0, 1.0], [11.0, 1.0], [14.0, 1.5], [1.0, 10.0], [1.0, 12.0], [1.5, 16.0]])
+    assert not np.allclose(x[:3].mean(axis=0), np.median(x[:3], axis=0))
+    model = _make("KMEANS", {"centroids": 2, "iterations": 10, "distance_type": distance, "seed": 3}).fit_array(x)
+    labels = model.predict_array(x)
+    assert _pure(labels, 3, 2)
+    assert model.cluster_centers is not None
+    for label in (labels[0], labels[3]):
+        np.testing.assert_allclose(model.cluster_centers[label], x[labels == label].mean(axis=0))
+
+
 def test_kmeans_state_round_trip_and_more_centroids_than_rows() -> None:
     x = _blobs([(0, 0), (5, 5)], n=10)
     model = _make("KMEANS", {"centroids": 2}).fit(_numeric_frame(["a", "b"], x))

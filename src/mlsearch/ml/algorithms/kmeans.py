@@ -1,14 +1,12 @@
 """KMEANS: Lloyd's k-means with ML Commons' parameters (`centroids` 2, `iterations` 10, `distance_type` EUCLIDEAN).
 
 EUCLIDEAN runs scikit-learn's KMeans (k-means++ seeding, one initialisation, Lloyd iterations). scikit-learn has
-no other distance, so COSINE and L1 run our own Lloyd loop, vectorised with numpy:
-- COSINE is spherical k-means: rows are normalised, a row joins the centroid of highest cosine similarity, and a
-  centroid is the normalised mean of its rows (the mean direction).
-- L1 is k-medians: a row joins the nearest centroid in Manhattan distance and a centroid is the coordinate-wise
-  median of its rows, the minimiser of the summed L1 distance (a mean would not minimise it).
-All three are deterministic for a given `seed` (an mlsearch extension, default 42). When there are more centroids
-than rows, ML Commons (Tribuo) still trains; so do we: the rows seed the first centroids and the others are drawn
-uniformly inside the rows' bounding box, so some clusters stay empty.
+no other distance, so COSINE and L1 run our own Lloyd loop, vectorised with numpy. As in ML Commons, whose k-means
+is Tribuo's, the distance only decides which centroid a row joins: a centroid is always the mean of its rows (raw
+rows, not normalised ones, for COSINE; the mean, not the median, for L1), and a centroid left without rows keeps
+its place. All three are deterministic for a given `seed` (an mlsearch extension, default 42). When there are more
+centroids than rows, ML Commons (Tribuo) still trains; so do we: the rows seed the first centroids and the others
+are drawn uniformly inside the rows' bounding box, so some clusters stay empty.
 """
 
 from __future__ import annotations
@@ -71,18 +69,16 @@ class KMeans:
 
     def _fit_lloyd(self, x: np.ndarray) -> None:
         rng = np.random.default_rng(self.seed)
-        data = _prepare(self.distance_type, x)
-        centers = _initial_centers(data, self.centroids, rng)
-        if self.distance_type == "COSINE":
-            centers = _normalise(centers)
-        labels = np.full(data.shape[0], -1)
+        compared = _prepare(self.distance_type, x)  # what the distance sees; centroids average the raw rows
+        centers = _initial_centers(x, self.centroids, rng)
+        labels = np.full(x.shape[0], -1)
         for step in range(1, self.iterations + 1):
-            new_labels = _assign(self.distance_type, data, centers)
+            new_labels = _assign(self.distance_type, compared, centers)
             self.iterations_run = step
             if np.array_equal(new_labels, labels):
                 break
             labels = new_labels
-            centers = _update(self.distance_type, data, labels, centers)
+            centers = _update(x, labels, centers)
         self.cluster_centers = centers
 
     # ---- the Trainable contract ------------------------------------------------------------------------------
@@ -154,17 +150,13 @@ def _assign(distance: str, x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _update(distance: str, x: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """New centres; a cluster left empty keeps its old centre (as Tribuo does)."""
+def _update(x: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """New centres, the mean of each cluster's rows; a cluster left empty keeps its old centre (as Tribuo does)."""
     out = centers.copy()
-    if distance == "L1":
-        for j in np.unique(labels):
-            out[j] = np.median(x[labels == j], axis=0)
-        return out
     k = centers.shape[0]
     # Per-centre sums as one (k x n) one-hot product: several times faster than a bincount per column.
     sums = (labels[None, :] == np.arange(k)[:, None]).astype(x.dtype) @ x
     counts = np.bincount(labels, minlength=k)
     filled = counts > 0
     out[filled] = sums[filled] / counts[filled, None]
-    return _normalise(out) if distance == "COSINE" else out
+    return out

@@ -110,6 +110,28 @@ def test_bulk_embeds_in_one_model_call_and_neural_needs_no_model_id(
     assert [h["_id"] for h in hits] == ["5"]
 
 
+def test_agent_search_tools_query_semantic_fields_like_search_does(nclient: OpenSearch, minilm_id: str) -> None:
+    index = "semantic-agent"
+    mapping = {"properties": {"passage": {"type": "semantic", "model_id": minilm_id}}}
+    nclient.indices.create(index=index, body={"settings": {"index.knn": True}, "mappings": mapping})
+    try:
+        for i, text in enumerate(TEXTS):
+            nclient.index(index=index, id=str(i), body={"passage": text})
+        nclient.indices.refresh(index=index)
+        query = {"query": {"neural": {"passage": {"query_text": "wild west horses", "k": 3}}}, "size": 3}
+        want = [h["_id"] for h in nclient.search(index=index, body=query)["hits"]["hits"]]
+        assert len(want) == 3
+        params = {"input": json.dumps({"index": index, "query": query})}
+        out = nclient.transport.perform_request(
+            "POST", "/_plugins/_ml/tools/_execute/SearchIndexTool", body={"parameters": params}
+        )
+        result = out["inference_results"][0]["output"][0]["result"]
+        # SearchIndexTool answers one JSON hit per line, in rank order
+        assert [json.loads(line)["_id"] for line in result.splitlines() if line.strip()] == want
+    finally:
+        nclient.indices.delete(index=index)
+
+
 def test_single_document_write_embeds_it(nclient: OpenSearch, minilm_id: str, dense: str) -> None:
     text = "Sailing boats drift across a calm harbour."
     nclient.index(index=dense, id="single", body={"passage": text}, params={"refresh": "true"})

@@ -271,3 +271,17 @@ def query_target(tree: Mapping[str, Any], field: str, find_model: FindModel) -> 
             return QueryTarget(f"{info}.chunks.embedding", model_id, dense, analyzer, f"{info}.chunks")
         return QueryTarget(f"{info}.embedding", model_id, dense, analyzer)
     return None
+
+
+def targets_of(mappings: Sequence[Mapping[str, Any]], find_model: FindModel) -> Callable[[str], QueryTarget | None]:
+    """The `semantic` argument of `rewrite` for a search over indices with these mapping trees: a field's target in
+    the first index where it is a semantic field."""
+
+    def target(field: str) -> QueryTarget | None:
+        for tree in mappings:
+            found = query_target(tree, field, find_model)
+            if found is not None:
+                return found
+        return None
+
+    return target

@@ -23,7 +23,7 @@ from mlsearch.engine.scroll import Scrolls
 from mlsearch.engine.search import context_for, execute, matching_query, parse_request
 from mlsearch.errors import IllegalArgumentError, MLSearchError, ParsingError
 from mlsearch.neural import mentions_models, rewrite
-from mlsearch.neural.semantic import QueryTarget, query_target
+from mlsearch.neural.semantic import targets_of
 from mlsearch.pipelines.search import SearchContext, SearchPipeline
 
 _SEARCH_PARAMS = (
@@ -52,18 +52,8 @@ async def _with_model_outputs(
     ml = getattr(node_of(request), "ml", None)
     if ml is None or not mentions_models(body):
         return body
-    return await blocking(rewrite, body, ml, None, _semantic_targets(indices or [], ml.registry.find))
-
-
-def _semantic_targets(indices: list[Index], find_model: Any) -> Any:
-    def target(field: str) -> QueryTarget | None:
-        for index in indices:
-            found = query_target(index.mappings.tree, field, find_model)
-            if found is not None:
-                return found
-        return None
-
-    return target
+    semantic = targets_of([index.mappings.tree for index in indices or []], ml.registry.find)
+    return await blocking(rewrite, body, ml, None, semantic)
 
 
 def _params(request: Request) -> dict[str, str]:

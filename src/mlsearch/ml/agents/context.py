@@ -18,13 +18,16 @@ from mlsearch.ml.connectors.remote import RemoteConnector
 from mlsearch.ml.predictor import PredictInput, Tensor
 from mlsearch.ml.service import MLService
 from mlsearch.neural import mentions_models, rewrite
+from mlsearch.neural.semantic import targets_of
 
 
 def build_context(ml: MLService, indices: Indices, run_agent: Callable[[str, dict[str, str]], Any]) -> ToolContext:
     def search(expression: str, body: dict[str, Any]) -> dict[str, Any]:
         targets = indices.resolve(expression)
         if mentions_models(body):
-            body = rewrite(body, ml)
+            # as `_search` does: a neural query on a semantic field finds its embedding field and model
+            semantic = targets_of([index.mappings.tree for index in targets], ml.registry.find)
+            body = rewrite(body, ml, None, semantic)
         return execute(targets, parse_request(body), aggs_runner=aggs.run)
 
     def index_rows(names: list[str] | None) -> list[dict[str, Any]]:

@@ -238,6 +238,7 @@ class Index:
         writes: list[tuple[Write, OpResult]] = []
         values: dict[int, dict[str, list[Any]]] = {}
         mappings = self.meta.mappings
+        semantic_paths: list[str] | None = None
         next_seq = self.store.max_seq_no + 1
         for op in ops:
             state = pending.get(op.id) or _state_of(existing.get(op.id))
@@ -246,7 +247,9 @@ class Index:
             try:
                 source, version, outcome = _decide(op, state, self.name)
                 if op.action == "update" and source is not None:
-                    _check_semantic_unchanged(mappings, state.source if state.live else None, source)
+                    if semantic_paths is None:  # once per batch, and only when it holds an update
+                        semantic_paths = [p for p, _ in semantic.semantic_fields(mappings.tree.get("properties", {}))]
+                    _check_semantic_unchanged(semantic_paths, state.source if state.live else None, source)
                 if outcome == "noop":
                     result.result, result.version, result.seq_no = "noop", state.version, state.seq_no
                     result.source = state.source
@@ -305,10 +308,10 @@ def _state_of(doc: StoredDoc | None) -> _Pending:
     return _Pending(doc, source, doc.seq_no, doc.version, doc.live)
 
 
-def _check_semantic_unchanged(mappings: Mappings, before: Any, after: dict[str, Any]) -> None:
+def _check_semantic_unchanged(paths: list[str], before: Any, after: dict[str, Any]) -> None:
     """An update may not change a semantic field's text: its embedding is computed in the API layer from whole
     documents on their way in, which partial updates and scripts bypass, so the stored embedding would go stale."""
-    for path, _ in semantic.semantic_fields(mappings.tree.get("properties", {})):
+    for path in paths:
         if _value_at(before, path) != _value_at(after, path):
             raise IllegalArgumentError(
                 f"updating the semantic field [{path}] with _update or a script is not supported: its embedding "
